@@ -1,0 +1,62 @@
+"""Command line: ``python -m harness run|train|eval|list`` (also installed as ``harness``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from harness.errors import HarnessError
+
+log = logging.getLogger("harness")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="<lm>-<recipe>, e.g. smollm2-135m-frozen (see `list models`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe field (changes the model fingerprint), e.g. --set steps=20")
+    p.add_argument("--lm-path", help="load the LM from this folder (saved by save_pretrained) instead of its source")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
+    p.add_argument("--task", required=True, help="task name (see `list tasks`)")
+    p.add_argument("--shots", default="0", help="comma-separated shot counts, e.g. 0,1,4")
+    p.add_argument("--seed", type=int, default=0, help="seed of the few-shot support draw")
+    p.add_argument("--images", choices=["real", "black", "both", "recipe"], default=images_default,
+                   help="evaluate with real images, blacked-out images, both, or the recipe's default")
+    p.add_argument("--batch-size", type=int, default=32)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="train the model if its checkpoint is missing, evaluate, print the table")
+    _model_args(p)
+    _eval_args(p, "both")
+    p = sub.add_parser("train", help="train (or resume training) a model")
+    _model_args(p)
+    p = sub.add_parser("eval", help="evaluate a trained model")
+    _model_args(p)
+    _eval_args(p, "recipe")
+    p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
+    p.add_argument("what", choices=["models", "lms", "encoders", "recipes", "tasks"])
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard, e.g. 'gpt2*'")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for noisy in ("transformers", "huggingface_hub", "timm", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        from harness import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished samples and checkpoints are kept; run the same command to resume", file=sys.stderr)
+        return 130

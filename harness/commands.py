@@ -1,0 +1,134 @@
+"""The CLI commands. Each takes the parsed arguments and returns an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from tabulate import tabulate
+
+from harness import registry
+from harness.config import parse_overrides
+from harness.errors import HarnessError
+
+log = logging.getLogger("harness")
+
+
+def _spec(args: argparse.Namespace):
+    from harness.models import resolve
+
+    return resolve(args.model, parse_overrides(args.overrides), args.lm_path)
+
+
+def _shots(text: str) -> list[int]:
+    try:
+        shots = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise HarnessError(f"--shots expects comma-separated whole numbers, got '{text}'") from None
+    if not shots or min(shots) < 0:
+        raise HarnessError(f"--shots expects whole numbers >= 0, got '{text}'")
+    return shots
+
+
+def _conditions(choice: str, recipe_default: str) -> list[str]:
+    return {"both": ["real", "black"], "recipe": [recipe_default]}.get(choice, [choice])
+
+
+def _evaluate_and_print(model, spec, args: argparse.Namespace) -> None:
+    from harness.evaluate import EvalSettings, evaluate
+
+    task = registry.TASKS.get(args.task)
+    table = []
+    for shots in _shots(args.shots):
+        for images in _conditions(args.images, spec.recipe.eval_images):
+            settings = EvalSettings(shots=shots, seed=args.seed, images=images, batch_size=args.batch_size)
+            m = evaluate(model, spec, task, settings, progress=not args.quiet)
+            low, high = m["ci95"]
+            label = "real images" if images == "real" else "images blacked out"
+            row = [spec.name, label, task.name, shots, m["n"], f"{m['accuracy']:.2f}", f"[{low:.1f}, {high:.1f}]"]
+            row += [f"{v:.2f}" for v in m["per_answer_type"].values()]
+            table.append(row)
+            log.info("run record: %s", m["run_dir"])
+    types = list(m["per_answer_type"])
+    headers = ["model", "images", "task", "shots", "n", "VQA acc", "95% CI", *types]
+    print(tabulate(table, headers=headers, tablefmt="github"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.train import load_trained, train
+
+    t0 = time.perf_counter()
+    spec = _spec(args)
+    model = load_trained(spec)
+    if model is None:
+        log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
+        model = train(spec, progress=not args.quiet)
+    else:
+        log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
+    _evaluate_and_print(model, spec, args)
+    log.info("done in %.1f s", time.perf_counter() - t0)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from harness.train import train
+
+    spec = _spec(args)
+    train(spec, progress=not args.quiet)
+    print(spec.checkpoint_dir)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from harness.train import load_trained
+
+    spec = _spec(args)
+    model = load_trained(spec)
+    if model is None:
+        raise HarnessError(
+            f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
+            f"run `harness train --model {spec.name}` first, or `harness run`"
+        )
+    _evaluate_and_print(model, spec, args)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.models.lms import availability
+
+    what, pattern = args.what, args.pattern
+    if what == "lms":
+        rows = [
+            [k, s.source, s.hub_id or s.gguf_file, s.params, availability(s)]
+            for k in registry.LMS.names(pattern)
+            for s in [registry.LMS.get(k)]
+        ]
+        headers = ["lm", "source", "hub id / file", "params", "available here"]
+    elif what == "encoders":
+        rows = [[k, e.timm_name, e.weights, e.note] for k in registry.ENCODERS.names(pattern) for e in [registry.ENCODERS.get(k)]]
+        headers = ["encoder", "timm model", "weights", "note"]
+    elif what == "recipes":
+        rows = [
+            [k, r.description, r.lr, r.steps, r.batch_size, r.image_size, r.n_prefix, r.train_data]
+            for k in registry.RECIPES.names(pattern)
+            for r in [registry.RECIPES.get(k)]
+        ]
+        headers = ["recipe", "what trains", "lr", "steps", "batch", "image px", "n_prefix", "train data"]
+    elif what == "tasks":
+        rows = [
+            [k, t.kind, t.source, t.split, t.subsample or "all", t.version]
+            for k in registry.TASKS.names(pattern)
+            for t in [registry.TASKS.get(k)]
+        ]
+        headers = ["task", "kind", "source", "split", "rows", "version"]
+    else:
+        rows = []
+        for name in registry.model_names(pattern):
+            parsed = registry.parse_model_name(name)
+            canonical = f"{parsed.lm.key}-{parsed.recipe.name}"
+            note = availability(parsed.lm) if canonical == name else f"alias of {canonical}"
+            rows.append([name, parsed.lm.key, parsed.recipe.name, note])
+        headers = ["model", "lm", "recipe", "available here"]
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    return 0

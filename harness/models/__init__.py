@@ -1,0 +1,109 @@
+"""From a model name to a built VisualPrefixModel: ``smollm2-135m-frozen`` -> LM + recipe + encoder.
+
+A ModelSpec is everything that decides the trained weights; its fingerprint keys the checkpoint
+store, so a changed recipe, LM file or training set never reuses a stale checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness import paths, registry
+from harness.config import EncoderSpec, Recipe, replace_fields
+from harness.models import lms
+from harness.models.prefix import VisualPrefixModel
+
+# Recipe fields that change how training is run, not what it produces.
+_NOT_FINGERPRINTED = ("description", "save_every")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    lm: lms.ResolvedLM
+    recipe: Recipe
+    encoder: EncoderSpec
+    data_version: str
+
+    @property
+    def fingerprint(self) -> str:
+        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k not in _NOT_FINGERPRINTED}
+        return paths.fingerprint(
+            {
+                "lm": self.lm.identity,
+                "encoder": dataclasses.asdict(self.encoder),
+                "recipe": recipe,
+                "train_data": self.data_version,
+            }
+        )
+
+    @property
+    def checkpoint_dir(self):
+        return paths.home() / "checkpoints" / f"{self.lm.spec.key}-{self.recipe.name}-{self.fingerprint}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "lm": self.lm.spec.key,
+            "lm_identity": self.lm.identity,
+            "recipe": dataclasses.asdict(self.recipe),
+            "encoder": self.encoder.key,
+            "train_data_version": self.data_version,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def resolve(name: str, overrides: dict[str, Any] | None = None, lm_path: str | None = None) -> ModelSpec:
+    """Parse and resolve a model name (cheap: finds files, loads no weights)."""
+    from harness import data
+
+    parsed = registry.parse_model_name(name)
+    recipe = parsed.recipe
+    if overrides:
+        recipe = replace_fields(recipe, overrides, f"--set for recipe '{recipe.name}'")
+    encoder = registry.ENCODERS.get(recipe.encoder)
+    resolved = lms.resolve(parsed.lm, lm_path)
+    return ModelSpec(name, resolved, recipe, encoder, data.load(recipe.train_data).version)
+
+
+def build(spec: ModelSpec) -> VisualPrefixModel:
+    """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map."""
+    from harness.models import encoders
+
+    recipe = spec.recipe
+    lm, tokenizer = lms.load(spec.lm, random_init=recipe.lm_init == "random", seed=recipe.seed)
+    encoder, mean, std = encoders.build(spec.encoder)
+    suppress = [tokenizer.convert_tokens_to_ids(t) for t in spec.lm.spec.suppress_tokens]
+    torch.manual_seed(recipe.seed)
+    model = VisualPrefixModel(
+        encoder,
+        lm,
+        tokenizer,
+        n_prefix=recipe.n_prefix,
+        image_size=recipe.image_size,
+        image_mean=mean,
+        image_std=std,
+        add_bos=spec.lm.spec.add_bos,
+        suppress_token_ids=[i for i in suppress if i is not None],
+    )
+    model.lm.requires_grad_(recipe.train_lm)
+    model.encoder.requires_grad_(recipe.train_encoder)
+    return model.eval()
+
+
+def trainable_state(model: VisualPrefixModel, recipe: Recipe) -> dict[str, torch.Tensor]:
+    """What a checkpoint holds: the parts the recipe trains, buffers (BatchNorm statistics) included."""
+    parts = {"prefix_map": model.prefix_map}
+    if recipe.train_encoder:
+        parts["encoder"] = model.encoder
+    if recipe.train_lm:
+        parts["lm"] = model.lm
+    state = {}
+    for prefix, module in parts.items():
+        for key, value in module.state_dict().items():
+            state[f"{prefix}.{key}"] = value
+    return state

@@ -1,0 +1,171 @@
+"""Causal LMs by registry key: from the model hub, from a local folder, or from a GGUF file in a package.
+
+A GGUF model loads through transformers (which de-quantizes it) and is then rebuilt as a plain float
+model and cached as safetensors under ``$HARNESS_HOME/lms`` keyed by the file's sha256: transformers
+flags GGUF-loaded models as quantized and refuses ``.to(dtype)``, and de-quantizing costs ~17 s a load
+on two cores while the cached copy loads in well under a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness import paths
+from harness.config import LMSpec
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedLM:
+    """Where an LM's files are on this machine, and the identity that goes into fingerprints."""
+
+    spec: LMSpec
+    folder: Path
+    gguf_file: str  # "" unless the folder holds a GGUF file still to convert
+    identity: str
+
+
+def resolve(spec: LMSpec, local_path: str | None = None) -> ResolvedLM:
+    """Find the LM's files without loading them (cheap), or raise a one-line HarnessError."""
+    if local_path:
+        folder = Path(local_path)
+        if not (folder / "config.json").is_file():
+            raise HarnessError(f"--lm-path {folder}: no config.json there (expected a saved transformers model)")
+        weights = sorted(p for p in folder.iterdir() if p.suffix == ".safetensors")
+        digests = [paths.file_sha256(p) for p in [folder / "config.json", *weights]]
+        return ResolvedLM(spec, folder, "", f"local:{paths.fingerprint(digests)}")
+    if spec.source == "hub":
+        return _resolve_hub(spec)
+    if spec.source == "gguf":
+        gguf = _locate_gguf(spec)
+        return ResolvedLM(spec, gguf.parent, gguf.name, f"gguf-sha256:{paths.file_sha256(gguf)}")
+    raise HarnessError(f"LM '{spec.key}': unknown source '{spec.source}' (expected hub or gguf)")
+
+
+def _resolve_hub(spec: LMSpec) -> ResolvedLM:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        folder = Path(
+            snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns, local_files_only=offline)
+        )
+    except HFValidationError as exc:
+        raise HarnessError(f"LM '{spec.key}': invalid hub id '{spec.hub_id}' ({exc})") from None
+    except Exception as exc:  # connection errors come in many types; all mean "not here, not reachable"
+        log.debug("hub download failed: %r", exc)
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise HarnessError(
+            f"LM '{spec.key}' ({spec.hub_id}@{spec.revision}) is not on this machine and the model hub cannot be "
+            f"reached: download it where there is network (`hf download {spec.hub_id}`) and copy it into the "
+            f"hub cache ({HF_HUB_CACHE}), or pass --lm-path DIR (a folder saved by save_pretrained)"
+        ) from None
+    if not any(folder.glob("*.safetensors")):
+        raise HarnessError(f"LM '{spec.key}': {folder} has no safetensors weights (pickled .bin files are not loaded)")
+    return ResolvedLM(spec, folder, "", f"hub:{spec.hub_id}@{folder.name}")
+
+
+def _locate_gguf(spec: LMSpec) -> Path:
+    how, _, arg = spec.locate.partition(":")
+    missing = HarnessError(f"LM '{spec.key}' is not installed: run `{spec.install}`")
+    if how == "module":
+        found = importlib.util.find_spec(arg)
+        if found is None or not found.submodule_search_locations:
+            raise missing
+        path = Path(found.submodule_search_locations[0]) / spec.gguf_file
+    elif how == "assemble":
+        path = paths.subdir("gguf") / spec.gguf_file
+        if not path.exists():
+            try:
+                module = importlib.import_module(arg)
+            except ImportError:
+                raise missing from None
+            log.info("assembling %s from its part packages (checksum verified by the package)", path.name)
+            module.assemble(output_path=str(path))
+    elif how == "parts":
+        name, _, count = arg.partition(":")
+        path = paths.subdir("gguf") / spec.gguf_file
+        if not path.exists():
+            try:
+                parts = [Path(importlib.import_module(f"{name}{i}").get_part_path()) for i in range(1, int(count) + 1)]
+            except ImportError:
+                raise missing from None
+            tmp = path.with_suffix(".partial")
+            with open(tmp, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as f:
+                        shutil.copyfileobj(f, out)
+            os.replace(tmp, path)
+    else:
+        raise HarnessError(f"LM '{spec.key}': unknown locate rule '{spec.locate}'")
+    if not path.is_file():
+        raise missing
+    return path
+
+
+def load(resolved: ResolvedLM, random_init: bool = False, seed: int = 0):
+    """Load (model, tokenizer) in float32 on the CPU. ``random_init`` keeps the architecture only."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder = _converted_folder(resolved) if resolved.gguf_file else resolved.folder
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if random_init:
+        config = AutoConfig.from_pretrained(folder)
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _converted_folder(resolved: ResolvedLM) -> Path:
+    """The plain safetensors copy of a GGUF model, made on first use."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    digest = resolved.identity.rsplit(":", 1)[1]
+    target = paths.subdir("lms") / f"{resolved.spec.key}-{digest[:16]}"
+    if (target / "config.json").is_file():
+        return target
+    log.info("converting %s to a plain safetensors copy (once): %s", resolved.gguf_file, target)
+    quantized = AutoModelForCausalLM.from_pretrained(resolved.folder, gguf_file=resolved.gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.folder, gguf_file=resolved.gguf_file)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def availability(spec: LMSpec) -> str:
+    """'yes' if the LM can load on this machine now, else what is missing (cheap: reads no weights)."""
+    if spec.source == "gguf":
+        how, _, arg = spec.locate.partition(":")
+        module = arg.partition(":")[0] + ("1" if how == "parts" else "")
+        if (paths.home() / "gguf" / spec.gguf_file).is_file() or importlib.util.find_spec(module) is not None:
+            return "yes"
+        return f"no: {spec.install}"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(spec.hub_id, "config.json", revision=spec.revision)
+    return "yes (hub cache)" if isinstance(cached, str) else "needs the model hub (or --lm-path)"

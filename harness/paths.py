@@ -1,0 +1,64 @@
+"""Where the harness keeps what it builds: converted LMs, checkpoints, datasets and runs.
+
+Everything lives under one home folder (``$HARNESS_HOME``, default ``~/.cache/frozen-harness``)
+so that a user can move or delete it as a unit; the repository itself stays small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def home() -> Path:
+    return Path(os.environ.get("HARNESS_HOME", Path.home() / ".cache" / "frozen-harness"))
+
+
+def subdir(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so big weight files are hashed once."""
+    stat = path.stat()
+    index_path = subdir("hashes") / "index.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        index = {}
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if key not in index:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        index[key] = digest.hexdigest()
+        atomic_write_text(index_path, json.dumps(index, indent=1))
+    return index[key]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def fingerprint(obj: object) -> str:
+    """A short stable hash of a JSON-able description (sorted keys)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

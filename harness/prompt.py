@@ -1,0 +1,35 @@
+"""The prompt contract: a list of segments, each an image or a text, in any order and number.
+
+``[Image("q1", px), "Question: What colour is it? Answer:"]`` is a zero-shot VQA prompt; a k-shot
+prompt puts k solved examples, each with its own image, in front. Training, VQA, captioning and
+naming all go through this one type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+
+
+@dataclass(frozen=True, eq=False)
+class Image:
+    """An image segment: ``key`` names it in logs and samples; ``pixels`` is uint8, H x W x 3."""
+
+    key: str
+    pixels: torch.Tensor
+
+
+Segment = Union[Image, str]
+Prompt = list[Segment]
+
+
+def describe(prompt: Prompt) -> str:
+    """The prompt as text, images shown by key: what samples.jsonl records and `show` prints."""
+    return "".join(f"<image:{s.key}>" if isinstance(s, Image) else s for s in prompt)
+
+
+def blacked_out(prompt: Prompt) -> Prompt:
+    """The same prompt with every image replaced by an all-black one of the same size."""
+    return [Image(s.key, torch.zeros_like(s.pixels)) if isinstance(s, Image) else s for s in prompt]

@@ -1,0 +1,78 @@
+"""Run records: one folder per (model, task, settings) fingerprint.
+
+``config.json`` (resolved settings), ``environment.json`` (versions, git commit, device),
+``samples.jsonl`` (one line per query, appended and fsynced batch by batch, so a killed run keeps
+every finished sample and resumes after them) and ``metrics.json`` once the run completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness import __version__, paths
+
+
+class RunDir:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.samples_path = folder / "samples.jsonl"
+        self.metrics_path = folder / "metrics.json"
+
+    def start(self, config: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        paths.atomic_write_text(self.folder / "config.json", json.dumps(config, indent=2, sort_keys=True))
+        paths.atomic_write_text(self.folder / "environment.json", json.dumps(environment(), indent=2))
+
+    def finished_samples(self) -> list[dict]:
+        """Samples already written; a torn last line (a kill mid-write) is cut off the file."""
+        if not self.samples_path.exists():
+            return []
+        raw = self.samples_path.read_bytes()
+        end = raw.rfind(b"\n") + 1
+        if end < len(raw):
+            with open(self.samples_path, "r+b") as f:
+                f.truncate(end)
+        return [json.loads(line) for line in raw[:end].splitlines() if line.strip()]
+
+    def append(self, samples: Iterable[dict]) -> None:
+        text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+        with open(self.samples_path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_metrics(self, metrics: dict) -> None:
+        paths.atomic_write_text(self.metrics_path, json.dumps(metrics, indent=2, sort_keys=True))
+
+    def metrics(self) -> dict | None:
+        return json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else None
+
+
+def environment() -> dict:
+    import torch
+    import transformers
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "harness": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain")),
+    }
