@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("transformers", "huggingface_hub", "timm", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # their per-load bars would bury the harness's own output
     try:
         from harness import commands
 

@@ -35,10 +35,9 @@ def _conditions(choice: str, recipe_default: str) -> list[str]:
     return {"both": ["real", "black"], "recipe": [recipe_default]}.get(choice, [choice])
 
 
-def _evaluate_and_print(model, spec, args: argparse.Namespace) -> None:
+def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
     from harness.evaluate import EvalSettings, evaluate
 
-    task = registry.TASKS.get(args.task)
     table = []
     for shots in _shots(args.shots):
         for images in _conditions(args.images, spec.recipe.eval_images):
@@ -59,6 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.train import load_trained, train
 
     t0 = time.perf_counter()
+    task = registry.TASKS.get(args.task)
+    _shots(args.shots)  # bad input fails now, not after training
     spec = _spec(args)
     model = load_trained(spec)
     if model is None:
@@ -66,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = train(spec, progress=not args.quiet)
     else:
         log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
-    _evaluate_and_print(model, spec, args)
+    _evaluate_and_print(model, spec, task, args)
     log.info("done in %.1f s", time.perf_counter() - t0)
     return 0
 
@@ -83,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from harness.train import load_trained
 
+    task = registry.TASKS.get(args.task)
+    _shots(args.shots)
     spec = _spec(args)
     model = load_trained(spec)
     if model is None:
@@ -90,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
             f"run `harness train --model {spec.name}` first, or `harness run`"
         )
-    _evaluate_and_print(model, spec, args)
+    _evaluate_and_print(model, spec, task, args)
     return 0
 
 

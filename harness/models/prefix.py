@@ -50,12 +50,29 @@ class VisualPrefixModel(nn.Module):
         self.image_size = image_size
         self.width = lm.get_input_embeddings().weight.shape[1]
         self.prefix_map = nn.Linear(encoder.num_features, n_prefix * self.width)
+        self._init_prefix_map()
         self.register_buffer("image_mean", torch.tensor(image_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.tensor(image_std).view(1, 3, 1, 1), persistent=False)
         self.add_bos = add_bos
         self.suppress_token_ids = list(suppress_token_ids)
         self.eos_token_id = tokenizer.eos_token_id
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    @torch.no_grad()
+    def _init_prefix_map(self) -> None:
+        """Start the prefix at the scale of the LM's own token embeddings.
+
+        PyTorch's default init gives prefix vectors several times longer than any token embedding
+        (4x for SmolLM2 with EfficientNet features), which the frozen LM reads as noise; the loss
+        then starts far higher and falls more slowly. Sampled tokens keep the cost small for 256k
+        vocabularies, and go through the embedding module so scaled embeddings (Gemma) count.
+        """
+        embedding = self.lm.get_input_embeddings()
+        vocab = embedding.weight.shape[0]
+        sample = torch.randperm(vocab, generator=torch.Generator().manual_seed(0))[:4096]
+        scale = embedding(sample.to(embedding.weight.device)).float().std().item()
+        nn.init.normal_(self.prefix_map.weight, std=scale / self.prefix_map.in_features**0.5)
+        nn.init.zeros_(self.prefix_map.bias)
 
     @property
     def device(self) -> torch.device:

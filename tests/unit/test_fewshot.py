@@ -1,0 +1,24 @@
+from harness.data import VQARow
+from harness.fewshot import draw_support
+
+
+def rows(prefix: str, n: int, images: int) -> list[VQARow]:
+    return [VQARow(f"{prefix}{i}", f"img{i % images}", f"q{i}", ("a",) * 10, "other") for i in range(n)]
+
+
+def test_support_depends_only_on_task_seed_and_query():
+    pool = rows("s", 50, 25)
+    query = VQARow("q7", "img3", "q", ("a",) * 10, "other")
+    first = draw_support("t", 0, query, pool, 4)
+    assert draw_support("t", 0, query, pool, 4) == first
+    assert draw_support("t", 1, query, pool, 4) != first
+    assert draw_support("u", 0, query, pool, 4) != first
+    assert len({r.image for r in first}) == 4  # each support example has its own image
+    assert "img3" not in {r.image for r in first}  # never the query's own image
+
+
+def test_query_never_in_its_own_support():
+    pool = rows("s", 6, 6)
+    for query in pool:
+        support = draw_support("t", 0, query, pool, 5)
+        assert query.id not in {r.id for r in support} and len(support) == 5
