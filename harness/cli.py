@@ -16,6 +16,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe field (changes the model fingerprint), e.g. --set steps=20")
     p.add_argument("--lm-path", help="load the LM from this folder (saved by save_pretrained) instead of its source")
+    p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

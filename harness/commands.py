@@ -61,10 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = registry.TASKS.get(args.task)
     _shots(args.shots)  # bad input fails now, not after training
     spec = _spec(args)
-    model = load_trained(spec)
+    model = load_trained(spec, args.device)
     if model is None:
         log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
-        model = train(spec, progress=not args.quiet)
+        model = train(spec, progress=not args.quiet, device=args.device)
     else:
         log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
     _evaluate_and_print(model, spec, task, args)
@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from harness.train import train
 
     spec = _spec(args)
-    train(spec, progress=not args.quiet)
+    train(spec, progress=not args.quiet, device=args.device)
     print(spec.checkpoint_dir)
     return 0
 
@@ -87,7 +87,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     task = registry.TASKS.get(args.task)
     _shots(args.shots)
     spec = _spec(args)
-    model = load_trained(spec)
+    model = load_trained(spec, args.device)
     if model is None:
         raise HarnessError(
             f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "

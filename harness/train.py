@@ -72,7 +72,8 @@ def _restore_optimizer(opt: torch.optim.Optimizer, params: dict[str, torch.nn.Pa
         name, _, field = key.rpartition("/")
         if name not in params:
             raise HarnessError(f"checkpoint optimizer state names unknown parameter '{name}'")
-        opt.state[params[name]][field] = value.to(params[name].device)
+        # Adam keeps its step count on the CPU unless it runs "capturable"; the moments go with the weights.
+        opt.state[params[name]][field] = value if field == "step" else value.to(params[name].device)
 
 
 def _set_train_mode(model: VisualPrefixModel, spec: ModelSpec) -> None:
@@ -83,12 +84,12 @@ def _set_train_mode(model: VisualPrefixModel, spec: ModelSpec) -> None:
     model.lm.train(spec.recipe.train_lm)
 
 
-def train(spec: ModelSpec, model: VisualPrefixModel | None = None, progress: bool = True) -> VisualPrefixModel:
+def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> VisualPrefixModel:
     """Train ``spec`` to its recipe's step count (resuming from its checkpoint) and return the model."""
     recipe = spec.recipe
     folder = spec.checkpoint_dir
     saved = checkpoint.load(folder, spec.fingerprint)
-    model = model or build(spec)
+    model = build(spec, device)
     if saved is not None:
         apply_state(model, saved.model)
     if saved is not None and saved.step >= recipe.steps:
@@ -144,11 +145,11 @@ def train(spec: ModelSpec, model: VisualPrefixModel | None = None, progress: boo
     return model.eval()
 
 
-def load_trained(spec: ModelSpec) -> VisualPrefixModel | None:
+def load_trained(spec: ModelSpec, device: str | None = None) -> VisualPrefixModel | None:
     """The trained model if its checkpoint is complete, else None."""
     saved = checkpoint.load(spec.checkpoint_dir, spec.fingerprint)
     if saved is None or saved.step < spec.recipe.steps:
         return None
-    model = build(spec)
+    model = build(spec, device)
     apply_state(model, saved.model)
     return model.eval()

@@ -14,6 +14,7 @@ import torch
 
 from harness import paths, registry
 from harness.config import EncoderSpec, Recipe, replace_fields
+from harness.errors import HarnessError
 from harness.models import lms
 from harness.models.prefix import VisualPrefixModel
 
@@ -70,7 +71,20 @@ def resolve(name: str, overrides: dict[str, Any] | None = None, lm_path: str | N
     return ModelSpec(name, resolved, recipe, encoder, data.load(recipe.train_data).version)
 
 
-def build(spec: ModelSpec) -> VisualPrefixModel:
+def pick_device(name: str | None = None) -> torch.device:
+    """``None``/"auto": the GPU when there is one, else the CPU."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise HarnessError(f"--device: unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HarnessError(f"--device {name}: no CUDA GPU is visible to torch here")
+    return device
+
+
+def build(spec: ModelSpec, device: str | None = None) -> VisualPrefixModel:
     """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map."""
     from harness.models import encoders
 
@@ -92,7 +106,7 @@ def build(spec: ModelSpec) -> VisualPrefixModel:
     )
     model.lm.requires_grad_(recipe.train_lm)
     model.encoder.requires_grad_(recipe.train_encoder)
-    return model.eval()
+    return model.to(pick_device(device)).eval()
 
 
 def trainable_state(model: VisualPrefixModel, recipe: Recipe) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ segment its token embeddings, concatenated in order and left-padded into a batch
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,6 +78,12 @@ class VisualPrefixModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.prefix_map.weight.device
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA; plain fp32 on the CPU, where bf16 matmuls are slow or emulated."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # ---- images -------------------------------------------------------------------------------
     def preprocess(self, pixels: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -158,17 +165,19 @@ class VisualPrefixModel(nn.Module):
         return self.prompt_loss(prompts, captions)
 
     def prompt_loss(self, prompts: Sequence[Prompt], targets: Sequence[str]) -> torch.Tensor:
-        batch = self.embed(prompts, targets)
-        hidden, _ = self.hidden_states(batch)
-        # Position t predicts token t+1: keep only the positions whose next token is a target, so the
-        # full-vocabulary logits are computed for the caption tokens alone.
-        next_labels = batch.labels[:, 1:]
-        keep = next_labels != IGNORE
-        logits = self.logits(hidden[:, :-1][keep])
+        with self.autocast():
+            batch = self.embed(prompts, targets)
+            hidden, _ = self.hidden_states(batch)
+            # Position t predicts token t+1: keep only the positions whose next token is a target, so
+            # the full-vocabulary logits are computed for the caption tokens alone.
+            next_labels = batch.labels[:, 1:]
+            keep = next_labels != IGNORE
+            logits = self.logits(hidden[:, :-1][keep])
         return F.cross_entropy(logits, next_labels[keep])
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, stop: Sequence[str] = ()) -> list[str]:
         from harness.generate import greedy_generate
 
-        return greedy_generate(self, prompts, max_new_tokens, stop)
+        with self.autocast():
+            return greedy_generate(self, prompts, max_new_tokens, stop)

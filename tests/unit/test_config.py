@@ -107,3 +107,17 @@ def test_user_recipe_files_are_picked_up_and_named_by_their_file(tmp_path, monke
         assert registry.parse_model_name("gpt2-frozen-long").recipe.steps == 5000
     finally:
         registry._load.cache_clear()
+
+
+def test_device_choice():
+    import torch
+
+    from harness.models import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(HarnessError, match="unknown device 'gpu0'"):
+        pick_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(HarnessError, match="no CUDA GPU"):
+            pick_device("cuda")
