@@ -9,16 +9,16 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from harness.data import VQARow
+from harness.data import Row
 from harness.errors import HarnessError
 
 
-def draw_support(task: str, seed: int, query: VQARow, pool: Sequence[VQARow], shots: int) -> list[VQARow]:
+def draw_support(task: str, seed: int, query: Row, pool: Sequence[Row], shots: int) -> list[Row]:
     if shots == 0:
         return []
     # A str seed is hashed with sha512 by `random`, independent of PYTHONHASHSEED.
     rng = random.Random(f"{task}|{seed}|{query.id}")
-    chosen: list[VQARow] = []
+    chosen: list[Row] = []
     images = {query.image}
     for index in rng.sample(range(len(pool)), len(pool)):
         row = pool[index]

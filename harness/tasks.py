@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from harness import data, paths
 from harness.config import TaskConfig
-from harness.data import Dataset, VQARow
+from harness.data import Dataset, Row
 from harness.errors import HarnessError
 from harness.metrics import vqa
 from harness.prompt import Image, Prompt
@@ -25,7 +25,7 @@ def fingerprint(task: TaskConfig, dataset: Dataset) -> str:
     return paths.fingerprint({"task": dataclasses.asdict(task), "data": dataset.version})
 
 
-def rows(task: TaskConfig, dataset: Dataset) -> list[VQARow]:
+def rows(task: TaskConfig, dataset: Dataset) -> list[Row]:
     """The evaluation rows: the whole split, or a subset fixed by the task's version."""
     if task.kind not in KINDS:
         raise HarnessError(f"task {task.name}: unknown kind '{task.kind}' (known: {', '.join(KINDS)})")
@@ -42,12 +42,12 @@ def load(task: TaskConfig) -> Dataset:
     return data.load(task.source)
 
 
-def reference_answer(row: VQARow) -> str:
+def reference_answer(row: Row) -> str:
     """The answer written into a solved support example: the most common human answer."""
     return Counter(row.answers).most_common(1)[0][0]
 
 
-def build_prompt(task: TaskConfig, dataset: Dataset, row: VQARow, support: Sequence[VQARow]) -> Prompt:
+def build_prompt(task: TaskConfig, dataset: Dataset, row: Row, support: Sequence[Row]) -> Prompt:
     prompt: Prompt = []
     for shot in support:
         prompt.append(Image(shot.image, dataset.image(shot.image)))
@@ -57,13 +57,13 @@ def build_prompt(task: TaskConfig, dataset: Dataset, row: VQARow, support: Seque
     return prompt
 
 
-def score(task: TaskConfig, prediction: str, row: VQARow) -> float:
+def score(task: TaskConfig, prediction: str, row: Row) -> float:
     if task.normalize_prediction:
         prediction = vqa.normalize_answer(prediction)
     return vqa.vqa_accuracy(prediction, row.answers)
 
 
-def summarize(scores: Sequence[float], rows: Sequence[VQARow]) -> dict:
+def summarize(scores: Sequence[float], rows: Sequence[Row]) -> dict:
     """Overall and per answer type, rounded like the official script."""
     return {
         "accuracy": vqa.aggregate(scores),

@@ -14,15 +14,23 @@ from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
-class VQARow:
-    """One question: ``answers`` holds the human answers (10 in VQAv2; a single answer is repeated)."""
+class Row:
+    """One evaluation query, of any task kind.
+
+    vqa: ``question`` and the human ``answers`` (10 in VQAv2; a single answer is repeated).
+    caption: ``answers`` are the reference captions. naming: ``answers`` is the class name, and
+    ``support`` the episode's solved examples as (image key, name) in prompt order, with the
+    optional task-induction text in ``induction``.
+    """
 
     id: str
     image: str
-    question: str
-    answers: tuple[str, ...]
-    answer_type: str
+    question: str = ""
+    answers: tuple[str, ...] = ()
+    answer_type: str = ""
     question_type: str = ""
+    support: tuple[tuple[str, str], ...] = ()
+    induction: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,11 @@ class Dataset:
 
     name: str
     version: str  # goes into fingerprints: package version and checksums of the files read
-    splits: dict[str, list[VQARow]]
+    splits: dict[str, list[Row]]
     captions: dict[str, list[Caption]]
     image_paths: dict[str, Path] = field(default_factory=dict)
     images: dict[str, torch.Tensor] = field(default_factory=dict)
+    classes: dict[str, list[str]] = field(default_factory=dict)  # naming sources: class name -> image keys
 
     def image(self, key: str) -> torch.Tensor:
         if key not in self.images:
@@ -66,7 +75,7 @@ class Dataset:
             self.images[key] = read_image(self.image_paths[key])
         return self.images[key]
 
-    def rows(self, split: str) -> list[VQARow]:
+    def rows(self, split: str) -> list[Row]:
         if split not in self.splits:
             raise HarnessError(f"dataset {self.name}: no split '{split}' (has {', '.join(self.splits)})")
         return self.splits[split]

@@ -13,7 +13,7 @@ import importlib.metadata
 import re
 from pathlib import Path
 
-from harness.data import Caption, Dataset, VQARow
+from harness.data import Caption, Dataset, Row
 from harness.data.shapes import COLORS, SHAPES, answer_type, caption, question_type
 from harness.errors import HarnessError
 
@@ -54,7 +54,7 @@ def load() -> Dataset:
         for index, (q, a, image_id) in enumerate(zip(texts, answers, image_ids)):
             key = f"{split}/{image_id}"
             digest.update(f"{key}|{q}|{a}\n".encode())
-            rows.append(VQARow(f"{split}-{index}", key, q, (a,) * 10, answer_type(a), question_type(a)))
+            rows.append(Row(f"{split}-{index}", key, q, (a,) * 10, answer_type(a), question_type(a)))
             seen.setdefault(key, {}).update(attributes(q, a))
         splits[split] = rows
         captions[split] = [

@@ -13,7 +13,7 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from harness.data import Caption, Dataset, VQARow
+from harness.data import Caption, Dataset, Row
 from harness.data.shapes import COLORS, SHAPES, answer_type, caption, question_type
 
 SIZE = 32
@@ -57,6 +57,6 @@ def load() -> Dataset:
                 (f"does the image contain a {other_shape}?", "yes" if other_shape == shape else "no"),
             ]
             for i, (q, a) in enumerate(qa):
-                rows.append(VQARow(f"{split}-{n}-{i}", key, q, (a,) * 10, answer_type(a), question_type(a)))
+                rows.append(Row(f"{split}-{n}-{i}", key, q, (a,) * 10, answer_type(a), question_type(a)))
         splits[split], captions[split] = rows, caps
     return Dataset("tiny-shapes", VERSION, splits, captions, images=images)

@@ -1,14 +1,14 @@
-from harness.data import VQARow
+from harness.data import Row
 from harness.fewshot import draw_support
 
 
-def rows(prefix: str, n: int, images: int) -> list[VQARow]:
-    return [VQARow(f"{prefix}{i}", f"img{i % images}", f"q{i}", ("a",) * 10, "other") for i in range(n)]
+def rows(prefix: str, n: int, images: int) -> list[Row]:
+    return [Row(f"{prefix}{i}", f"img{i % images}", f"q{i}", ("a",) * 10, "other") for i in range(n)]
 
 
 def test_support_depends_only_on_task_seed_and_query():
     pool = rows("s", 50, 25)
-    query = VQARow("q7", "img3", "q", ("a",) * 10, "other")
+    query = Row("q7", "img3", "q", ("a",) * 10, "other")
     first = draw_support("t", 0, query, pool, 4)
     assert draw_support("t", 0, query, pool, 4) == first
     assert draw_support("t", 1, query, pool, 4) != first
