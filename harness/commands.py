@@ -21,6 +21,22 @@ def _spec(args: argparse.Namespace):
     return resolve(args.model, parse_overrides(args.overrides), args.lm_path)
 
 
+def _task(args: argparse.Namespace):
+    from harness.config import replace_fields
+
+    task = registry.TASKS.get(args.task)
+    overrides = parse_overrides(args.task_overrides)
+    if not overrides:
+        return task
+    fields = {k: v for k, v in overrides.items() if k in task.__dataclass_fields__}
+    options = {k: v for k, v in overrides.items() if k not in fields}
+    if options and task.kind != "naming":
+        raise HarnessError(f"--task-set: task {task.name} has no field '{sorted(options)[0]}'")
+    if options:
+        fields["options"] = {**task.options, **options}
+    return replace_fields(task, fields, f"--task-set for task '{task.name}'")
+
+
 def _shots(text: str) -> list[int]:
     try:
         shots = [int(s) for s in text.split(",") if s.strip()]
@@ -45,12 +61,11 @@ def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
             m = evaluate(model, spec, task, settings, progress=not args.quiet)
             low, high = m["ci95"]
             label = "real images" if images == "real" else "images blacked out"
-            row = [spec.name, label, task.name, shots, m["n"], f"{m['accuracy']:.2f}", f"[{low:.1f}, {high:.1f}]"]
-            row += [f"{v:.2f}" for v in m["per_answer_type"].values()]
+            row = [spec.name, label, task.name, shots, m["n"], f"{m['score']:.2f}", f"[{low:.1f}, {high:.1f}]"]
+            row += [f"{v:.2f}" for v in m["breakdown"].values()]
             table.append(row)
             log.info("run record: %s", m["run_dir"])
-    types = list(m["per_answer_type"])
-    headers = ["model", "images", "task", "shots", "n", "VQA acc", "95% CI", *types]
+    headers = ["model", "images", "task", "shots", "n", m["metric"], "95% CI", *m["breakdown"]]
     print(tabulate(table, headers=headers, tablefmt="github"))
 
 
@@ -58,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.train import load_trained, train
 
     t0 = time.perf_counter()
-    task = registry.TASKS.get(args.task)
+    task = _task(args)
     _shots(args.shots)  # bad input fails now, not after training
     spec = _spec(args)
     model = load_trained(spec, args.device)
@@ -84,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from harness.train import load_trained
 
-    task = registry.TASKS.get(args.task)
+    task = _task(args)
     _shots(args.shots)
     spec = _spec(args)
     model = load_trained(spec, args.device)
@@ -94,6 +109,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"run `harness train --model {spec.name}` first, or `harness run`"
         )
     _evaluate_and_print(model, spec, task, args)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from harness import tasks
+    from harness.fewshot import draw_support
+    from harness.prompt import describe
+
+    task = _task(args)
+    dataset = tasks.load(task)
+    pool = tasks.support_pool(task, dataset) if args.shots else []
+    for row in tasks.rows(task, dataset)[: args.n]:
+        support = draw_support(task.name, args.seed, row, pool, args.shots)
+        print(f"--- {row.id} (answer: {' | '.join(sorted(set(row.answers)))})")
+        print(describe(tasks.build_prompt(task, dataset, row, support)))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from harness.data import offline
+
+    print(offline.build(args.name, force=args.force))
     return 0
 
 

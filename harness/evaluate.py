@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from harness import paths, stats, tasks
 from harness.config import TaskConfig
+from harness.errors import HarnessError
 from harness.fewshot import draw_support
 from harness.models import ModelSpec
 from harness.models.prefix import VisualPrefixModel
@@ -50,7 +51,9 @@ def evaluate(
         return done
     dataset = tasks.load(task)
     rows = tasks.rows(task, dataset)
-    pool = dataset.rows(task.support_split) if settings.shots else []
+    if settings.shots and task.kind == "naming":
+        raise HarnessError(f"task {task.name}: a naming episode brings its own support; set inner_shots, not --shots")
+    pool = tasks.support_pool(task, dataset) if settings.shots else []
     run.start(
         {
             "task": task.name,
@@ -91,10 +94,18 @@ def evaluate(
         finished.update((s["id"], s) for s in samples)
         bar.update(len(batch))
     bar.close()
-    scores = [finished[r.id]["score"] for r in rows]
+    extra = {}
+    if task.kind == "caption":
+        scores, extra = tasks.score_corpus(task, rows, [finished[r.id]["prediction"] for r in rows])
+        for r, value in zip(rows, scores):
+            finished[r.id]["score"] = value
+        run.rewrite_samples(finished[r.id] for r in rows)
+    else:
+        scores = [finished[r.id]["score"] for r in rows]
     low, high = stats.bootstrap_ci(scores)
     metrics = {
-        **tasks.summarize(scores, rows),
+        **tasks.summarize(task, scores, rows),
+        **extra,
         "n": len(rows),
         "ci95": [round(100 * low, 2), round(100 * high, 2)],
         "task": task.name,

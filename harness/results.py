@@ -47,6 +47,11 @@ class RunDir:
             f.flush()
             os.fsync(f.fileno())
 
+    def rewrite_samples(self, samples: Iterable[dict]) -> None:
+        """Replace samples.jsonl whole (atomically): for scores known only once every sample is in."""
+        text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+        paths.atomic_write_text(self.samples_path, text)
+
     def write_metrics(self, metrics: dict) -> None:
         paths.atomic_write_text(self.metrics_path, json.dumps(metrics, indent=2, sort_keys=True))
 

@@ -1,7 +1,8 @@
 """tiny-shapes: an easyvqa twin generated in well under a second, for unit tests and CI.
 
 Each image is one coloured circle, rectangle or triangle on white, drawn at a seeded random place and
-size; each gets four questions (its colour, its shape, and a yes/no question about each).
+size; each gets four questions (its colour, its shape, and a yes/no question about each), a caption, and
+a class ("red circle") for the naming protocol.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def draw(color: str, shape: str, rng: random.Random) -> torch.Tensor:
 
 def load() -> Dataset:
     rng = random.Random(0)
-    splits, captions, images = {}, {}, {}
+    splits, captions, images, classes = {}, {}, {}, {}
     for split, count in SPLITS.items():
         rows, caps = [], []
         for n in range(count):
@@ -49,6 +50,7 @@ def load() -> Dataset:
             color, shape = rng.choice(COLORS), rng.choice(SHAPES)
             images[key] = draw(color, shape, rng)
             caps.append(Caption(key, caption(color, shape)))
+            classes.setdefault(f"{color} {shape}", []).append(key)
             other_color, other_shape = rng.choice(COLORS), rng.choice(SHAPES)
             qa = [
                 ("what color is the shape?", color),
@@ -59,4 +61,4 @@ def load() -> Dataset:
             for i, (q, a) in enumerate(qa):
                 rows.append(Row(f"{split}-{n}-{i}", key, q, (a,) * 10, answer_type(a), question_type(a)))
         splits[split], captions[split] = rows, caps
-    return Dataset("tiny-shapes", VERSION, splits, captions, images=images)
+    return Dataset("tiny-shapes", VERSION, splits, captions, images=images, classes=classes)
