@@ -28,7 +28,8 @@ def _task_args(p: argparse.ArgumentParser) -> None:
 
 def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     _task_args(p)
-    p.add_argument("--shots", default="0", help="comma-separated shot counts, e.g. 0,1,4")
+    p.add_argument("--shots", default=None,
+                   help="comma-separated shot counts, e.g. 0,1,4 (default 0; for naming tasks the inner shots)")
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot support draw")
     p.add_argument("--images", choices=["real", "black", "both", "recipe"], default=images_default,
                    help="evaluate with real images, blacked-out images, both, or the recipe's default")

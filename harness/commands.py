@@ -37,7 +37,10 @@ def _task(args: argparse.Namespace):
     return replace_fields(task, fields, f"--task-set for task '{task.name}'")
 
 
-def _shots(text: str) -> list[int]:
+def _shots(text: str | None, task=None) -> list[int]:
+    """Shot counts; for a naming task a shot count is Frozen's inner_shots (support images per class)."""
+    if text is None:
+        return [int(task.options.get("inner_shots", 1))] if task is not None and task.kind == "naming" else [0]
     try:
         shots = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
@@ -54,11 +57,19 @@ def _conditions(choice: str, recipe_default: str) -> list[str]:
 def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
     from harness.evaluate import EvalSettings, evaluate
 
+    from harness.config import replace_fields
+
     table = []
-    for shots in _shots(args.shots):
+    for shots in _shots(args.shots, task):
+        run_task, support_shots = task, shots
+        if task.kind == "naming":
+            if shots < 1:
+                raise HarnessError(f"task {task.name}: naming needs at least 1 inner shot, got --shots {shots}")
+            options = {**task.options, "inner_shots": shots}
+            run_task, support_shots = replace_fields(task, {"options": options}, f"task {task.name}"), 0
         for images in _conditions(args.images, spec.recipe.eval_images):
-            settings = EvalSettings(shots=shots, seed=args.seed, images=images, batch_size=args.batch_size)
-            m = evaluate(model, spec, task, settings, progress=not args.quiet)
+            settings = EvalSettings(shots=support_shots, seed=args.seed, images=images, batch_size=args.batch_size)
+            m = evaluate(model, spec, run_task, settings, progress=not args.quiet)
             low, high = m["ci95"]
             label = "real images" if images == "real" else "images blacked out"
             row = [spec.name, label, task.name, shots, m["n"], f"{m['score']:.2f}", f"[{low:.1f}, {high:.1f}]"]
@@ -74,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     task = _task(args)
-    _shots(args.shots)  # bad input fails now, not after training
+    _shots(args.shots, task)  # bad input fails now, not after training
     spec = _spec(args)
     model = load_trained(spec, args.device)
     if model is None:
@@ -100,7 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from harness.train import load_trained
 
     task = _task(args)
-    _shots(args.shots)
+    _shots(args.shots, task)
     spec = _spec(args)
     model = load_trained(spec, args.device)
     if model is None:
@@ -156,12 +167,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         headers = ["recipe", "what trains", "lr", "steps", "batch", "image px", "n_prefix", "train data"]
     elif what == "tasks":
-        rows = [
-            [k, t.kind, t.source, t.split, t.subsample or "all", t.version]
-            for k in registry.TASKS.names(pattern)
-            for t in [registry.TASKS.get(k)]
-        ]
-        headers = ["task", "kind", "source", "split", "rows", "version"]
+        from harness.data import sources
+
+        known = sources()
+        rows = []
+        for k in registry.TASKS.names(pattern):
+            t = registry.TASKS.get(k)
+            present = known[t.source].available() if t.source in known else f"no: unknown source '{t.source}'"
+            rows.append([k, t.kind, t.source, t.split, t.subsample or "all", t.version, present])
+        headers = ["task", "kind", "source", "split", "rows", "version", "data here"]
     else:
         rows = []
         for name in registry.model_names(pattern):

@@ -52,7 +52,7 @@ def evaluate(
     dataset = tasks.load(task)
     rows = tasks.rows(task, dataset)
     if settings.shots and task.kind == "naming":
-        raise HarnessError(f"task {task.name}: a naming episode brings its own support; set inner_shots, not --shots")
+        raise HarnessError(f"task {task.name}: a naming episode brings its own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
     run.start(
         {

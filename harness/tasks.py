@@ -149,8 +149,8 @@ def score_corpus(task: TaskConfig, rows: Sequence[Row], predictions: Sequence[st
     references = {r.id: list(r.answers) for r in rows}
     candidates = dict(zip((r.id for r in rows), predictions))
     corpus = score_captions(references, candidates)
-    per_image = score_per_image(references, candidates)["CIDEr"]
-    return [per_image[r.id] for r in rows], {k: round(100 * v, 2) for k, v in corpus.items()}
+    per_image = score_per_image(references, candidates)
+    return [per_image[r.id]["CIDEr"] for r in rows], {k: round(100 * v, 2) for k, v in corpus.items()}
 
 
 def summarize(task: TaskConfig, scores: Sequence[float], rows: Sequence[Row]) -> dict:

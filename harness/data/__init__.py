@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from harness.data.files import to_rgb
 from harness.errors import HarnessError
 
 
@@ -44,12 +47,7 @@ def read_image(path: Path) -> torch.Tensor:
     try:
         with PILImage.open(path) as im:
             im.load()
-            if im.mode in ("RGBA", "LA", "P"):
-                background = PILImage.new("RGB", im.size, (255, 255, 255))
-                rgba = im.convert("RGBA")
-                background.paste(rgba, mask=rgba.getchannel("A"))
-                im = background
-            return torch.from_numpy(np.asarray(im.convert("RGB")).copy())
+            return to_rgb(im)
     except FileNotFoundError:
         raise HarnessError(f"{path}: image file not found") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -67,12 +65,16 @@ class Dataset:
     image_paths: dict[str, Path] = field(default_factory=dict)
     images: dict[str, torch.Tensor] = field(default_factory=dict)
     classes: dict[str, list[str]] = field(default_factory=dict)  # naming sources: class name -> image keys
+    image_loader: Callable[[str], torch.Tensor] | None = None  # for keys not in image_paths (images in a table)
 
     def image(self, key: str) -> torch.Tensor:
         if key not in self.images:
-            if key not in self.image_paths:
+            if key in self.image_paths:
+                self.images[key] = read_image(self.image_paths[key])
+            elif self.image_loader is not None:
+                self.images[key] = self.image_loader(key)
+            else:
                 raise HarnessError(f"dataset {self.name}: no image '{key}'")
-            self.images[key] = read_image(self.image_paths[key])
         return self.images[key]
 
     def rows(self, split: str) -> list[Row]:
@@ -84,10 +86,58 @@ class Dataset:
 _CACHE: dict[str, Dataset] = {}
 
 
-def sources() -> dict[str, Callable[[], Dataset]]:
-    from harness.data import easyvqa, tiny
+def _from_env(variable: str, build: Callable[[Path], Dataset], what: str) -> Callable[[], Dataset]:
+    def load() -> Dataset:
+        folder = os.environ.get(variable)
+        if not folder:
+            raise HarnessError(f"set {variable} to {what}")
+        return build(Path(folder))
 
-    return {"easyvqa": easyvqa.load, "tiny-shapes": tiny.load}
+    return load
+
+
+@dataclass(frozen=True)
+class Source:
+    """A data source: how to load it, and a cheap check of whether it is on this machine."""
+
+    load: Callable[[], Dataset]
+    available: Callable[[], str]
+
+
+def _env_available(variable: str) -> Callable[[], str]:
+    return lambda: "yes" if os.environ.get(variable) and Path(os.environ[variable]).exists() else f"no: set {variable}"
+
+
+def _module_available(module: str, install: str) -> Callable[[], str]:
+    return lambda: "yes" if importlib.util.find_spec(module) else f"no: {install}"
+
+
+def sources() -> dict[str, Source]:
+    from harness.data import coco, easyvqa, folders, offline, tiny, vqa_official
+
+    hub = lambda: "from the hub (or its cache)"  # noqa: E731 - resolved at load time
+    mini = "a folder with one sub-folder of images per class (e.g. miniImageNet's test classes)"
+    frozen = "the folder of Frozen's released episode files (open_ended_mi or real_name_mi)"
+    return {
+        "tiny-shapes": Source(tiny.load, lambda: "yes (generated)"),
+        "easyvqa": Source(easyvqa.load, _module_available("easy_vqa", easyvqa.INSTALL)),
+        "vqav2": Source(vqa_official.load_vqav2, _env_available(vqa_official.ENV_VQAV2)),
+        "okvqa": Source(vqa_official.load_okvqa, _env_available(vqa_official.ENV_OKVQA)),
+        "vqav2-hub": Source(vqa_official.load_vqav2_hub, hub),
+        "okvqa-hub": Source(vqa_official.load_okvqa_hub, hub),
+        "coco": Source(coco.load_coco_from_env, _env_available(coco.ENV_DIR)),
+        "coco-hub": Source(lambda: coco.load_hub(**coco.HUB_COCO_KARPATHY), hub),
+        "miniimagenet": Source(
+            _from_env("HARNESS_MINIIMAGENET_DIR", lambda p: folders.load_class_folders(p, "miniimagenet"), mini),
+            _env_available("HARNESS_MINIIMAGENET_DIR"),
+        ),
+        "frozen-episodes": Source(
+            _from_env("HARNESS_FROZEN_EPISODES_DIR", lambda p: folders.load_frozen_episodes(p, "frozen-episodes")[0], frozen),
+            _env_available("HARNESS_FROZEN_EPISODES_DIR"),
+        ),
+        "emoji": Source(offline.load_emoji, lambda: offline.availability("emoji")),
+        "tuxpaint": Source(offline.load_tuxpaint, lambda: offline.availability("tuxpaint")),
+    }
 
 
 def load(name: str) -> Dataset:
@@ -95,8 +145,8 @@ def load(name: str) -> Dataset:
     from harness.errors import unknown_name
 
     if name not in _CACHE:
-        loaders = sources()
-        if name not in loaders:
-            raise unknown_name("data source", name, loaders)
-        _CACHE[name] = loaders[name]()
+        known = sources()
+        if name not in known:
+            raise unknown_name("data source", name, known)
+        _CACHE[name] = known[name].load()
     return _CACHE[name]

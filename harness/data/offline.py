@@ -1,0 +1,459 @@
+"""Real images that need only package registries: emoji (npm) and Tux Paint stamps (Debian).
+
+``build(name)`` fetches the package with its ordinary client into a temporary folder, keeps the
+images as PNG bytes in a ``datasets`` table (``save_to_disk``) under ``$HARNESS_HOME/data/<name>/``
+and writes ``manifest.json`` beside it: package versions, the sha256 of each downloaded archive and
+of each built file. Loading re-checks those file checksums. Nothing is redistributed: every user
+builds from the packages (the stamps are GPL-2).
+
+emoji (``emoji-datasource-<vendor>@16.0.0``): one row per (concept, vendor) image, 64x64. A concept
+is an ``emoji.json`` entry drawn by every chosen vendor (apple is left out: its images forbid
+commercial use); skin-tone variations are extra images of their concept. The concept is the
+lower-cased ``name``, except that emoji.json gives two emoji the name "MAN IN TUXEDO" (1F935 is
+the person in tuxedo): a concept shared by several entries takes the spaced ``short_name`` of the
+entries whose short name says otherwise. Captions split by vendor: google and facebook train,
+twitter test, so captioning is scored on a drawing style not trained on.
+
+tuxpaint (``tuxpaint-stamps-default``): one row per stamp that has a caption: the first line of the
+``.txt`` beside it without a ``<locale>.utf8=`` prefix is the English one. Stamps that exist only as
+SVG are skipped (no SVG renderer is a dependency) and counted in the manifest; where a stamp has
+both, the PNG is used. ``*_mirror`` images are Tux Paint's mirrored variants, not stamps, and have
+no caption. Many stamps are "colorable"/"tintable" (grey or black until the user picks a colour).
+The train/test split is a seeded hash of the stamp key, so it holds across versions and limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import paths
+from harness.data import Caption, Dataset, Row, read_image
+from harness.errors import HarnessError, unknown_name
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when the built tables change meaning, so old builds are rebuilt
+EMOJI_VERSION = "16.0.0"
+EMOJI_VENDORS = ("google", "twitter", "facebook")
+EMOJI_TEST_VENDORS = ("twitter",)
+TUXPAINT_PACKAGE = "tuxpaint-stamps-default"
+TUXPAINT_STAMPS = "usr/share/tuxpaint/stamps"
+TUXPAINT_TEST_FRACTION = 0.2
+TUXPAINT_SPLIT_SEED = "tuxpaint-split-0"
+
+_TOOLS = {
+    "npm": "install Node.js with npm (e.g. `apt-get install npm`)",
+    "apt-get": "build it on a Debian or Ubuntu system (apt-get and dpkg)",
+    "dpkg": "build it on a Debian or Ubuntu system (apt-get and dpkg)",
+}
+_LOCALE_LINE = re.compile(r"^[\w@.-]+\.utf8=")
+_NOISE = re.compile(r"npm warn|W:|npm error code|.*complete log of this run", re.IGNORECASE)  # not the error itself
+
+
+# ---- building ----------------------------------------------------------------------------------
+
+
+def build(name: str, force: bool = False, *, vendors: Iterable[str] | None = None, limit: int | None = None) -> Path:
+    """Build the offline source ``name`` ("emoji" or "tuxpaint") unless a valid build with the same
+    options exists; return its folder. ``vendors`` (emoji) and ``limit`` (first N concepts or stamps)
+    make small builds for tests."""
+    if name not in _BUILDERS:
+        raise unknown_name("offline data source", name, _BUILDERS)
+    builder, tools = _BUILDERS[name]
+    options = _options(name, vendors, limit)
+    folder = paths.subdir("data") / name
+    if not force and (folder / "manifest.json").exists():
+        try:
+            manifest = _valid_manifest(folder, name)
+        except HarnessError as exc:
+            log.info("rebuilding %s: %s", name, exc)
+        else:
+            if manifest["options"] == options:
+                log.info("%s is already built (%s)", name, manifest["version"])
+                return folder
+            log.info("rebuilding %s: built with %s, asked for %s", name, manifest["options"], options)
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise HarnessError(f"building {name} needs `{tool}`, which is not on PATH: {_TOOLS[tool]}")
+    with tempfile.TemporaryDirectory(prefix=f"harness-{name}-") as tmp:
+        columns, features, manifest = builder(Path(tmp), options)
+    manifest = {"name": name, "format": FORMAT, "options": options, **manifest}
+    _write(folder, columns, features, manifest)
+    log.info("built %s: %d rows in %s", name, manifest["counts"]["rows"], folder)
+    return folder
+
+
+def _options(name: str, vendors: Iterable[str] | None, limit: int | None) -> dict[str, Any]:
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise HarnessError(f"data build {name}: limit must be a positive integer, not {limit!r}")
+    if name != "emoji":
+        if vendors is not None:
+            raise HarnessError(f"data build {name}: only emoji has vendors")
+        return {"limit": limit}
+    chosen = list(EMOJI_VENDORS if vendors is None else vendors)
+    unknown = [v for v in chosen if v not in EMOJI_VENDORS]
+    if unknown or not chosen:
+        raise HarnessError(
+            f"data build emoji: unknown vendor '{unknown[0] if unknown else ''}' (known: {', '.join(EMOJI_VENDORS)})"
+        )
+    return {"vendors": [v for v in EMOJI_VENDORS if v in chosen], "limit": limit}
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    """Run a fetch tool; a failure becomes one line naming the command and its error."""
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise HarnessError(f"`{' '.join(cmd)}` could not start: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise HarnessError(f"`{' '.join(cmd)}` failed: {_error_line(done.stderr + done.stdout, done.returncode)}")
+    return done.stdout
+
+
+def _error_line(output: str, returncode: int) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    useful = [line for line in lines if not _NOISE.match(line)]
+    for line in useful:
+        if re.match(r"(npm error|E:|error)", line, re.IGNORECASE):
+            return line + (" (run `apt-get update` first if the package is unknown)" if line.startswith("E:") else "")
+    return useful[-1] if useful else f"exit status {returncode}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _npm_pack(package: str, version: str, tmp: Path) -> Path:
+    _run(["npm", "pack", "--loglevel=error", f"{package}@{version}"], tmp)
+    archive = tmp / f"{package}-{version}.tgz"
+    if not archive.is_file():
+        raise HarnessError(f"`npm pack {package}@{version}` wrote no {archive.name}")
+    return archive
+
+
+def _build_emoji(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
+    vendors, limit = options["vendors"], options["limit"]
+    images: dict[str, dict[str, bytes]] = {}
+    packages, entries = [], None
+    for vendor in vendors:
+        package = f"emoji-datasource-{vendor}"
+        log.info("fetching %s@%s with npm", package, EMOJI_VERSION)
+        archive = _npm_pack(package, EMOJI_VERSION, tmp)
+        prefix = f"package/img/{vendor}/64/"
+        images[vendor], meta = {}, {}
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if member.isfile() and member.name.startswith(prefix) and member.name.endswith(".png"):
+                    images[vendor][member.name[len(prefix) :]] = tar.extractfile(member).read()
+                elif member.isfile() and member.name in ("package/emoji.json", "package/package.json"):
+                    meta[member.name] = json.loads(tar.extractfile(member).read())
+        if len(meta) < 2:
+            raise HarnessError(f"{archive.name}: no package/emoji.json or package/package.json inside")
+        entries = entries or meta["package/emoji.json"]  # the same file in every vendor's package
+        version = meta["package/package.json"]["version"]
+        packages.append({"name": package, "version": version, "archive": archive.name, "sha256": _sha256(archive)})
+        archive.unlink()
+
+    def drawn(entry: dict, image: str) -> bool:
+        return all(entry.get(f"has_img_{v}") and image in images[v] for v in vendors)
+
+    concepts = _emoji_concepts(entries)
+    chosen = sorted((e for e in entries if drawn(e, e["image"])), key=lambda e: (e["sort_order"], e["unified"]))
+    columns: dict[str, list] = defaultdict(list)
+    for entry in chosen[:limit]:
+        variants = [("", entry["image"])] + [
+            (tone, variation["image"])
+            for tone, variation in sorted(entry.get("skin_variations", {}).items())
+            if drawn(variation, variation["image"])
+        ]
+        for tone, image in variants:
+            for vendor in vendors:
+                columns["concept"].append(concepts[entry["unified"]])
+                columns["short_name"].append(entry["short_name"])
+                columns["category"].append(entry["category"])
+                columns["subcategory"].append(entry["subcategory"])
+                columns["vendor"].append(vendor)
+                columns["skin_tone"].append(tone)
+                columns["image"].append({"bytes": images[vendor][image], "path": None})
+    renamed = {e["unified"]: concepts[e["unified"]] for e in entries if concepts[e["unified"]] != e["name"].lower()}
+    manifest = {
+        "packages": packages,
+        "version": _version("emoji-datasource", packages[0]["version"], packages, options),
+        "counts": {
+            "rows": len(columns["concept"]),
+            "concepts": len(set(columns["concept"])),
+            "concepts_in_package": len(entries),
+            "concepts_drawn_by_all_vendors": len(chosen),
+            "skin_tone_rows": sum(1 for t in columns["skin_tone"] if t),
+            "per_vendor": dict(Counter(columns["vendor"])),
+        },
+        "renamed_concepts": renamed,
+    }
+    text = ("concept", "short_name", "category", "subcategory", "vendor", "skin_tone")
+    return dict(columns), _features(text), manifest
+
+
+def _emoji_concepts(entries: list[dict]) -> dict[str, str]:
+    """unified code -> concept name: the lower-cased name, made unique where emoji.json repeats one."""
+    shared = Counter(e["name"].lower() for e in entries)
+    concepts = {}
+    for e in entries:
+        concept = e["name"].lower()
+        if shared[concept] > 1 and e["short_name"].replace("_", " ") != concept:
+            concept = e["short_name"].replace("_", " ")
+        concepts[e["unified"]] = concept
+    if len(set(concepts.values())) < len(concepts):
+        repeated = next(c for c, n in Counter(concepts.values()).items() if n > 1)
+        raise HarnessError(f"emoji.json: several emoji share the concept name '{repeated}'")
+    return concepts
+
+
+def _build_tuxpaint(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
+    log.info("fetching %s with apt-get download", TUXPAINT_PACKAGE)
+    _run(["apt-get", "download", TUXPAINT_PACKAGE], tmp)
+    debs = sorted(tmp.glob(f"{TUXPAINT_PACKAGE}_*.deb"))
+    if not debs:
+        raise HarnessError(f"`apt-get download {TUXPAINT_PACKAGE}` wrote no .deb file")
+    deb = debs[0]
+    version = _run(["dpkg", "-f", str(deb), "Version"], tmp).strip()
+    package = {"name": TUXPAINT_PACKAGE, "version": version, "archive": deb.name, "sha256": _sha256(deb)}
+    _run(["dpkg", "-x", str(deb), str(tmp / "root")], tmp)
+    root = tmp / "root" / TUXPAINT_STAMPS
+    if not root.is_dir():
+        raise HarnessError(f"{deb.name}: no {TUXPAINT_STAMPS} folder inside")
+
+    formats: dict[str, set[str]] = defaultdict(set)
+    for path in root.rglob("*"):
+        if path.suffix in (".png", ".svg") and path.is_file():
+            formats[path.relative_to(root).with_suffix("").as_posix()].add(path.suffix)
+    captioned, svg_only, uncaptioned = [], 0, 0
+    for key in sorted(formats):
+        caption = _stamp_caption(root / f"{key}.txt")
+        if not caption:
+            uncaptioned += 1
+        elif ".png" in formats[key]:
+            captioned.append((key, caption))
+        else:
+            svg_only += 1
+    orphans = sum(1 for t in root.rglob("*.txt") if t.relative_to(root).with_suffix("").as_posix() not in formats)
+
+    columns: dict[str, list] = defaultdict(list)
+    for key, caption in captioned[: options["limit"]]:
+        columns["key"].append(key)
+        columns["caption"].append(caption)
+        columns["category"].append(key.split("/", 1)[0])
+        columns["split"].append(tuxpaint_split(key))
+        columns["image"].append({"bytes": (root / f"{key}.png").read_bytes(), "path": None})
+    manifest = {
+        "packages": [package],
+        "version": _version(TUXPAINT_PACKAGE, version, [package], options),
+        "counts": {
+            "rows": len(columns["key"]),
+            **{split: columns["split"].count(split) for split in ("train", "test")},
+            "stamps_in_package": len(formats),
+            "svg_skipped": svg_only,
+            "svg_with_png_used": sum(1 for f in formats.values() if f == {".png", ".svg"}),
+            "images_without_caption": uncaptioned,
+            "captions_without_image": orphans,
+        },
+    }
+    return dict(columns), _features(("key", "caption", "category", "split")), manifest
+
+
+def _stamp_caption(path: Path) -> str:
+    """The English line of a stamp's .txt: the first line without a ``<locale>.utf8=`` prefix."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    return next((" ".join(line.split()) for line in lines if line.strip() and not _LOCALE_LINE.match(line)), "")
+
+
+def tuxpaint_split(key: str) -> str:
+    """The split of a stamp key, "train" or "test", from a seeded hash: stable across builds and limits."""
+    value = int.from_bytes(hashlib.sha256(f"{TUXPAINT_SPLIT_SEED}|{key}".encode()).digest()[:8], "big")
+    return "test" if value < TUXPAINT_TEST_FRACTION * 2**64 else "train"
+
+
+def _version(package: str, version: str, packages: list[dict], options: dict) -> str:
+    checksums = [p["sha256"] for p in packages]
+    return f"{package}=={version}:{paths.fingerprint({'archives': checksums, 'options': options, 'format': FORMAT})}"
+
+
+def _features(text_columns: Iterable[str]) -> Any:
+    import datasets
+
+    return datasets.Features({**{c: datasets.Value("string") for c in text_columns}, "image": datasets.Image()})
+
+
+def _write(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
+    """Save the table and manifest in a sibling folder, then swap it in by renames."""
+    import datasets
+
+    staging = folder.with_name(f".{folder.name}.building-{os.getpid()}")
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        table = datasets.Dataset.from_dict(columns, features=features)
+        table.save_to_disk(str(staging / "table"))
+        manifest["files"] = {
+            p.relative_to(staging).as_posix(): _sha256(p) for p in sorted((staging / "table").rglob("*")) if p.is_file()
+        }
+        paths.atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(staging, folder)
+    finally:
+        if old.exists() and not folder.exists():
+            os.replace(old, folder)
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- loading -----------------------------------------------------------------------------------
+
+
+def _build_hint(name: str, force: bool = False) -> str:
+    return f"run `python -m harness data build {name}{' --force' if force else ''}`"
+
+
+def _valid_manifest(folder: Path, name: str) -> dict:
+    """The manifest of a complete build whose files match their recorded checksums."""
+    build_hint, rebuild_hint = _build_hint(name), _build_hint(name, force=True)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"data source {name} is not built: {build_hint}") from None
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{folder / 'manifest.json'}: unreadable ({exc}): {rebuild_hint}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not manifest.get("files"):
+        raise HarnessError(f"{folder}: built by another version of the harness: {rebuild_hint}")
+    for rel, expected in manifest["files"].items():
+        path = folder / rel
+        if not path.is_file():
+            raise HarnessError(f"{folder}: built file {rel} is missing: {rebuild_hint}")
+        if _sha256(path) != expected:
+            raise HarnessError(
+                f"{folder}: built file {rel} does not match its checksum in manifest.json: {rebuild_hint}"
+            )
+    return manifest
+
+
+def _open(name: str) -> tuple[Any, dict]:
+    import datasets
+
+    folder = paths.home() / "data" / name
+    manifest = _valid_manifest(folder, name)
+    try:
+        return datasets.load_from_disk(str(folder / "table")), manifest
+    except Exception as exc:  # noqa: BLE001 - a table datasets cannot read is a bad build, told in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(
+            f"{folder}: cannot read the built table ({first}): {_build_hint(name, force=True)}"
+        ) from None
+
+
+def _decode(data: bytes, where: str) -> torch.Tensor:
+    try:
+        return read_image(io.BytesIO(data))  # type: ignore[arg-type]  # PIL opens file objects as well as paths
+    except HarnessError:
+        raise HarnessError(f"{where}: cannot decode its PNG bytes") from None
+
+
+def _image_loader(name: str, table: Any, locations: dict[str, int]) -> Callable[[str], torch.Tensor]:
+    import datasets
+
+    images = table.select_columns(["image"]).cast_column("image", datasets.Image(decode=False))
+
+    def load(key: str) -> torch.Tensor:
+        if key not in locations:
+            raise HarnessError(f"dataset {name}: no image '{key}'")
+        return _decode(images[locations[key]]["image"]["bytes"], f"dataset {name} image '{key}'")
+
+    return load
+
+
+def emoji_key(vendor: str, short_name: str, skin_tone: str) -> str:
+    return f"{vendor}/{short_name}{'-' + skin_tone if skin_tone else ''}"
+
+
+def _sentence(concept: str) -> str:
+    return f"{'an' if concept[:1] in 'aeiou' else 'a'} {concept}."
+
+
+def load_emoji() -> Dataset:
+    """Classes {concept: image keys of every vendor}; captions "a grinning face." per image, google
+    and facebook images in train, twitter in test. No rows: naming episodes come from the classes."""
+    table, manifest = _open("emoji")
+    cols = table.select_columns(["concept", "short_name", "vendor", "skin_tone"]).to_dict()
+    classes: dict[str, list[str]] = {}
+    captions: dict[str, list[Caption]] = {"train": [], "test": []}
+    locations: dict[str, int] = {}
+    for index, (concept, short_name, vendor, tone) in enumerate(
+        zip(cols["concept"], cols["short_name"], cols["vendor"], cols["skin_tone"])
+    ):
+        key = emoji_key(vendor, short_name, tone)
+        locations[key] = index
+        classes.setdefault(concept, []).append(key)
+        captions["test" if vendor in EMOJI_TEST_VENDORS else "train"].append(Caption(key, _sentence(concept)))
+    loader = _image_loader("emoji", table, locations)
+    return Dataset("emoji", manifest["version"], {}, captions, classes=classes, image_loader=loader)
+
+
+def emoji_classes(dataset: Dataset, vendors: Iterable[str]) -> dict[str, list[str]]:
+    """The class map restricted to some vendors' images (support from some vendors, queries from another)."""
+    wanted = list(vendors)
+    present = {key.split("/", 1)[0] for keys in dataset.classes.values() for key in keys}
+    missing = [v for v in wanted if v not in present]
+    if missing:
+        raise HarnessError(
+            f"dataset {dataset.name}: no images from vendor '{missing[0]}' (has {', '.join(sorted(present))})"
+        )
+    chosen = {concept: [k for k in keys if k.split("/", 1)[0] in wanted] for concept, keys in dataset.classes.items()}
+    return {concept: keys for concept, keys in chosen.items() if keys}
+
+
+def load_tuxpaint() -> Dataset:
+    """Caption rows per split (one reference: the stamp's English caption) and training captions."""
+    table, manifest = _open("tuxpaint")
+    cols = table.select_columns(["key", "caption", "split"]).to_dict()
+    splits: dict[str, list[Row]] = {"train": [], "test": []}
+    captions: dict[str, list[Caption]] = {"train": [], "test": []}
+    locations: dict[str, int] = {}
+    for index, (key, caption, split) in enumerate(zip(cols["key"], cols["caption"], cols["split"])):
+        locations[key] = index
+        splits[split].append(Row(id=key, image=key, answers=(caption,), answer_type="caption"))
+        captions[split].append(Caption(key, caption))
+    loader = _image_loader("tuxpaint", table, locations)
+    return Dataset("tuxpaint", manifest["version"], splits, captions, image_loader=loader)
+
+
+_BUILDERS: dict[str, tuple[Callable[[Path, dict], tuple[dict, dict, dict]], tuple[str, ...]]] = {
+    "emoji": (_build_emoji, ("npm",)),
+    "tuxpaint": (_build_tuxpaint, ("apt-get", "dpkg")),
+}
+
+
+def availability(name: str) -> str:
+    """'yes' when ``name`` is built under the harness home, else the command that builds it (cheap)."""
+    built = (paths.home() / "data" / name / "manifest.json").exists()
+    return "yes (built)" if built else f"no: python -m harness data build {name}"
