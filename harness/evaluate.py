@@ -34,10 +34,19 @@ class EvalSettings:
         return {"shots": self.shots, "seed": self.seed, "images": self.images}
 
 
+# Bumped when samples.jsonl or metrics.json change shape, so old run records are never misread.
+RECORD_FORMAT = 2
+
+
 def run_folder(spec: ModelSpec, task: TaskConfig, settings: EvalSettings) -> RunDir:
     dataset = tasks.load(task)
     key = paths.fingerprint(
-        {"model": spec.fingerprint, "task": tasks.fingerprint(task, dataset), "settings": settings.describe()}
+        {
+            "model": spec.fingerprint,
+            "task": tasks.fingerprint(task, dataset),
+            "settings": settings.describe(),
+            "format": RECORD_FORMAT,
+        }
     )
     return RunDir(paths.home() / "runs" / task.name / spec.name / key)
 

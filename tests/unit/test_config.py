@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import registry
-from harness.config import Recipe, TaskConfig, load_yaml, parse_overrides, replace_fields
+from harness.config import TaskConfig, load_yaml, parse_overrides, replace_fields
 from harness.errors import HarnessError
 
 GOOD_TASK = "name: t\nversion: 1\nkind: vqa\nsource: tiny-shapes\nsplit: test\n"
