@@ -24,15 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from harness.data import Caption, Dataset, Row
-from harness.data.files import (
-    decode_image_cell,
-    get_field,
-    open_tables,
-    read_json,
-)
+from harness.data.files import get_field, open_tables, read_json, table_image_loader, undecoded_images
 from harness.errors import HarnessError
 
 # Karpathy split value -> harness split.
@@ -211,13 +205,8 @@ def load_hub(
             locations[key] = (split, index)
             rows[split].append(Row(str(row_id), key, answers=tuple(refs), answer_type="caption"))
             captions[split].extend(Caption(key, r) for r in refs)
-        image_tables[split] = table.select_columns([image_col]).cast_column(image_col, datasets.Image(decode=False))
+        image_tables[split] = undecoded_images(table, image_col)
 
-    def load_image(key: str) -> torch.Tensor:
-        if key not in locations:
-            raise HarnessError(f"dataset {name}: no image '{key}'")
-        split, index = locations[key]
-        return decode_image_cell(image_tables[split][index][image_col], f"hub dataset {dataset_id} image '{key}'")
-
+    load_image = table_image_loader(name, dataset_id, image_tables, locations, image_col)
     version = f"hub:{digest.hexdigest()[:16]}"
     return Dataset(name, version, rows, captions, image_loader=load_image)

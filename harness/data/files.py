@@ -108,3 +108,24 @@ def open_tables(dataset_id: str, splits: Mapping[str, str]) -> dict[str, Any]:
             where = f"hub dataset {dataset_id} split '{hub_split}'"
             raise HarnessError(f"{where}: cannot load ({first_line(exc)})") from None
     return tables
+
+
+def undecoded_images(table: Any, column: str) -> Any:
+    """Only the image column of a datasets table, left as bytes: decoded one image at a time, on use."""
+    import datasets
+
+    return table.select_columns([column]).cast_column(column, datasets.Image(decode=False))
+
+
+def table_image_loader(
+    name: str, dataset_id: str, tables: Mapping[str, Any], locations: Mapping[str, tuple[str, int]], column: str
+) -> Any:
+    """An image loader for ``Dataset.image_loader``: key -> the (split, row) cell of ``tables``."""
+
+    def load_image(key: str) -> torch.Tensor:
+        if key not in locations:
+            raise HarnessError(f"dataset {name}: no image '{key}'")
+        split, index = locations[key]
+        return decode_image_cell(tables[split][index][column], f"hub dataset {dataset_id} image '{key}'")
+
+    return load_image

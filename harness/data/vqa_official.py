@@ -39,15 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from harness.data import Dataset, Row
-from harness.data.files import (
-    decode_image_cell,
-    get_field,
-    open_tables,
-    read_json,
-)
+from harness.data.files import get_field, open_tables, read_json, table_image_loader, undecoded_images
 from harness.errors import HarnessError
 
 # harness split -> COCO 2014 subtype (the name inside the official file names and image folders).
@@ -418,14 +412,9 @@ def load_hub(
             split_rows.append(Row(qid, key, question, answers, answer_type, question_type))
             digest.update(json.dumps([key, qid, question, answers, answer_type, question_type]).encode() + b"\n")
         rows[split] = split_rows
-        image_tables[split] = table.select_columns([image_col]).cast_column(image_col, datasets.Image(decode=False))
+        image_tables[split] = undecoded_images(table, image_col)
 
-    def load_image(key: str) -> torch.Tensor:
-        if key not in locations:
-            raise HarnessError(f"dataset {name}: no image '{key}'")
-        split, index = locations[key]
-        return decode_image_cell(image_tables[split][index][image_col], f"hub dataset {dataset_id} image '{key}'")
-
+    load_image = table_image_loader(name, dataset_id, image_tables, locations, image_col)
     version = f"hub:{digest.hexdigest()[:16]}"
     return Dataset(name, version, rows, {split: [] for split in rows}, image_loader=load_image)
 
