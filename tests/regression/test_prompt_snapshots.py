@@ -2,7 +2,7 @@
 
 A change to any prompt, template, few-shot draw or episode builder shows up here as a diff. After
 an intended change, regenerate with ``UPDATE_SNAPSHOTS=1 python -m pytest tests/regression``.
-VQAv2 and OK-VQA run on small files written in the official layout (tests/unit/test_vqa_official.py).
+VQAv2, OK-VQA and COCO run on small files written in the official layouts (the unit tests' fixtures).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from harness import data, registry, tasks
 from harness.config import replace_fields
 from harness.fewshot import draw_support
 from harness.prompt import describe
+from tests.unit.test_coco_data import coco_dir as make_coco_dir
 from tests.unit.test_vqa_official import dump, okvqa_annotations, okvqa_questions, vqav2_annotations, vqav2_questions, write_images
 
 SNAPSHOT = Path(__file__).with_name("prompts.json")
@@ -28,6 +29,7 @@ CASES = [  # (task, shot counts, task overrides)
     ("miniimagenet-open-tiny", [0], {"options": {"ways": 5, "inner_shots": 3, "repeats": 2, "induction": True, "episodes": 40}}),
     ("vqav2", [0, 1], {}),
     ("okvqa", [0], {}),
+    ("coco", [0, 1], {}),
 ]
 
 
@@ -41,13 +43,17 @@ def official_dirs(tmp_path_factory) -> None:
         dump(root / f"v2_mscoco_{sub}_annotations.json", vqav2_annotations(sub))
     dump(root / "OpenEnded_mscoco_val2014_questions.json", okvqa_questions("val2014"))  # the fixture's OK-VQA is val only
     dump(root / "mscoco_val2014_annotations.json", okvqa_annotations("val2014"))
-    old = {k: os.environ.get(k) for k in ("HARNESS_VQAV2_DIR", "HARNESS_OKVQA_DIR")}
-    os.environ["HARNESS_VQAV2_DIR"] = os.environ["HARNESS_OKVQA_DIR"] = str(root)
-    data._CACHE.pop("vqav2", None), data._CACHE.pop("okvqa", None)
+    coco = make_coco_dir.__wrapped__(root)  # the COCO + Karpathy layout of tests/unit/test_coco_data.py
+    env = {"HARNESS_VQAV2_DIR": str(root), "HARNESS_OKVQA_DIR": str(root), "HARNESS_COCO_DIR": str(coco)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    for source in ("vqav2", "okvqa", "coco"):
+        data._CACHE.pop(source, None)
     yield
     for k, v in old.items():
         os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    data._CACHE.pop("vqav2", None), data._CACHE.pop("okvqa", None)
+    for source in ("vqav2", "okvqa", "coco"):
+        data._CACHE.pop(source, None)
 
 
 def current() -> dict[str, list[str]]:
