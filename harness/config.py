@@ -111,6 +111,7 @@ class TaskConfig:
     stop: tuple[str, ...] = ("\n",)
     normalize_prediction: bool = False
     options: dict = field(default_factory=dict)
+    hub: dict = field(default_factory=dict)  # hub copies: {dataset_id, splits, columns} for the source's load_hub
 
 
 def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:

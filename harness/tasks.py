@@ -32,7 +32,7 @@ def fingerprint(task: TaskConfig, dataset: Dataset) -> str:
 
 
 def load(task: TaskConfig) -> Dataset:
-    return data.load(task.source)
+    return data.load(task.source, task.hub or None)
 
 
 def naming_options(task: TaskConfig) -> dict:

@@ -102,6 +102,7 @@ class Source:
 
     load: Callable[[], Dataset]
     available: Callable[[], str]
+    load_hub: Callable[..., Dataset] | None = None  # for a task's `hub:` mapping (dataset_id, splits, columns)
 
 
 def _env_available(variable: str) -> Callable[[], str]:
@@ -110,6 +111,13 @@ def _env_available(variable: str) -> Callable[[], str]:
 
 def _module_available(module: str, install: str) -> Callable[[], str]:
     return lambda: "yes" if importlib.util.find_spec(module) else f"no: {install}"
+
+
+def _needs_mapping(name: str) -> Callable[[], Dataset]:
+    def load() -> Dataset:
+        raise HarnessError(f"data source {name} needs a task with a `hub:` mapping (dataset_id, splits, columns)")
+
+    return load
 
 
 def sources() -> dict[str, Source]:
@@ -123,10 +131,9 @@ def sources() -> dict[str, Source]:
         "easyvqa": Source(easyvqa.load, _module_available("easy_vqa", easyvqa.INSTALL)),
         "vqav2": Source(vqa_official.load_vqav2, _env_available(vqa_official.ENV_VQAV2)),
         "okvqa": Source(vqa_official.load_okvqa, _env_available(vqa_official.ENV_OKVQA)),
-        "vqav2-hub": Source(vqa_official.load_vqav2_hub, hub),
-        "okvqa-hub": Source(vqa_official.load_okvqa_hub, hub),
+        "vqa-hub": Source(_needs_mapping("vqa-hub"), hub, vqa_official.load_hub),
         "coco": Source(coco.load_coco_from_env, _env_available(coco.ENV_DIR)),
-        "coco-hub": Source(lambda: coco.load_hub(**coco.HUB_COCO_KARPATHY), hub),
+        "caption-hub": Source(_needs_mapping("caption-hub"), hub, coco.load_hub),
         "miniimagenet": Source(
             _from_env("HARNESS_MINIIMAGENET_DIR", lambda p: folders.load_class_folders(p, "miniimagenet"), mini),
             _env_available("HARNESS_MINIIMAGENET_DIR"),
@@ -140,13 +147,19 @@ def sources() -> dict[str, Source]:
     }
 
 
-def load(name: str) -> Dataset:
-    """The data source ``name``, loaded once per process."""
+def load(name: str, hub: dict | None = None) -> Dataset:
+    """The data source ``name`` (for hub sources, with a task's ``hub`` mapping), loaded once per process."""
+    import json
+
     from harness.errors import unknown_name
 
-    if name not in _CACHE:
+    key = f"{name}|{json.dumps(hub, sort_keys=True)}" if hub else name
+    if key not in _CACHE:
         known = sources()
         if name not in known:
             raise unknown_name("data source", name, known)
-        _CACHE[name] = known[name].load()
-    return _CACHE[name]
+        source = known[name]
+        if hub and source.load_hub is None:
+            raise HarnessError(f"data source {name} takes no `hub:` mapping")
+        _CACHE[key] = source.load_hub(**hub, name=name) if hub else source.load()
+    return _CACHE[key]

@@ -36,24 +36,7 @@ SPLITS = ("train", "val", "test")
 ENV_DIR = "HARNESS_COCO_DIR"
 ENV_KARPATHY = "HARNESS_KARPATHY_FILE"
 
-# A copy of the Karpathy test split with the images inside the table: `load_hub(**HUB_COCO_KARPATHY)`.
-# Multimodal-Fatima/COCO_captions_test: parquet shards with embedded JPEGs, one row per image, the
-# Karpathy fields flattened (`cocoid`, `sentences_raw` = the 5 raw sentences, `filepath`, `filename`,
-# ...). Its siblings COCO_captions_validation (split "validation") and COCO_captions_train (split
-# "train", 113k rows = train + restval) share the layout. Source: the column names `image`,
-# `sentences_raw` and `cocoid` and the split names as used by several public GitHub projects that
-# load these repos (seen through code search); the dataset card itself and the exact row counts of
-# the test/validation repos were NOT read, so treat the mapping as unverified until a first load.
-# Not chosen: yerevann/coco-karpathy (the best-known Karpathy copy, but it holds only a `url` per
-# image, no image bytes); nlphuji/mscoco_2014_5k_test_image_text_retrieval (Karpathy 5k test, but a
-# loading-script repo, which datasets >= 4 refuses to run); lmms-lab/COCO-Caption2017 (`image`,
-# `answer`, `id`; its "val" split is COCO val2017, not Karpathy's test, and val2017 images overlap
-# Karpathy's train split).
-HUB_COCO_KARPATHY: dict[str, Any] = {
-    "dataset_id": "Multimodal-Fatima/COCO_captions_test",
-    "splits": {"test": "test"},
-    "columns": {"id": "cocoid", "image": "image", "references": "sentences_raw"},
-}
+# The hub copy's id and column mapping live in tasks/coco-hub.yaml.
 
 
 def _official_references(paths: Sequence[Path], digest: Any) -> dict[int, list[str]]:

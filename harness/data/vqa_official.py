@@ -25,7 +25,7 @@ Splits: "train" (train2014) and "val" (val2014); a split is loaded when its ques
 so a folder with only the val2014 files gives a val-only source.
 
 Hub copies (``load_hub``): a ``datasets`` table with the images inside it (an Image column, decoded on
-first use), from the hub or from a folder written by ``save_to_disk``. ``HUB_VQAV2`` and ``HUB_OKVQA``
+first use), from the hub or from a folder written by ``save_to_disk``. the hub tasks' YAML files
 hold the ids and column mappings of the copies that are known to load with current ``datasets``.
 """
 
@@ -80,60 +80,7 @@ LAYOUTS = {
     ),
 }
 
-# Hub copies with the images inside the table: `load_hub(**HUB_VQAV2)`, `load_hub(**HUB_OKVQA)`.
-#
-# lmms-lab/VQAv2: parquet, the VQAv2 val2014 questions (214,354 rows) with the COCO image embedded.
-# Columns, from its dataset card (README.md `dataset_info`, commit d138bef): question_type,
-# multiple_choice_answer, answers (list of {answer, answer_confidence, answer_id}), image_id (int64),
-# answer_type, question_id (int64), question, image (Image). The lmms-eval vqav2 task (which reads
-# doc["question"], doc["answers"][i]["answer"], doc["question_id"], doc["image"]) and the evalscope
-# vqav2 benchmark page (default source lmms-lab/VQAv2, split "validation", 214,354 samples) use the same
-# names. Its other splits, testdev and test, carry no answers, so only validation is mapped; there is
-# no train split (few-shot support from VQAv2 train needs the official files).
-# Not chosen: HuggingFaceM4/VQAv2 (a loading-script repo, VQAv2.py, which datasets >= 4 refuses to run;
-# installed here: datasets 5.x); lmms-eval's newer default lmms-lab-encoder/VQAv2 (gated, needs a token);
-# pminervini/VQAv2 (all four splits, but text only, no images); ReplugLens/VQAv2 and the
-# Multimodal-Fatima copies (no val2014 split, or samples only).
-# Not verified by a real download (the hub is unreachable from here): the names above are read off
-# the card, and the test suite checks this mapping against a local table of the same shape.
-HUB_VQAV2: dict[str, Any] = {
-    "dataset_id": "lmms-lab/VQAv2",
-    "splits": {"val": "validation"},
-    "columns": {
-        "question_id": "question_id",
-        "question": "question",
-        "answers": "answers",
-        "image": "image",
-        "image_id": "image_id",
-        "answer_type": "answer_type",
-        "question_type": "question_type",
-    },
-    "name": "vqav2-hub",
-}
-
-# lmms-lab/OK-VQA: parquet, the OK-VQA val2014 questions (5,046 rows) with the image embedded.
-# Columns, from its dataset card (README.md `dataset_info`, commit c9f8589): question_id (string),
-# image (Image), question, answers (list of strings), question_type, answer_type; one split, "val2014".
-# The lmms-eval ok_vqa task uses the same names and `test_split: val2014`. There is no image_id column,
-# so images are keyed by question id (an image shared by two questions is decoded twice; 5,046
-# questions on 5,033 images). Whether `answers` holds all 10 entries (5 answers x 2) as the official
-# file does, or the 5 distinct ones, is NOT verified: the card gives only the type.
-# Not chosen: HuggingFaceM4/OK-VQA (a loading-script repo, refused by datasets >= 4);
-# Multimodal-Fatima/OK-VQA_train (train only, question ids under other column names).
-HUB_OKVQA: dict[str, Any] = {
-    "dataset_id": "lmms-lab/OK-VQA",
-    "splits": {"val": "val2014"},
-    "columns": {
-        "question_id": "question_id",
-        "question": "question",
-        "answers": "answers",
-        "image": "image",
-        "answer_type": "answer_type",
-        "question_type": "question_type",
-    },
-    "name": "okvqa-hub",
-}
-
+# The hub copies' ids and column mappings live in tasks/vqav2-hub.yaml and tasks/okvqa-hub.yaml.
 HUB_REQUIRED = ("question_id", "question", "answers", "image")
 HUB_OPTIONAL = ("image_id", "answer_type", "question_type")
 
@@ -417,13 +364,3 @@ def load_hub(
     load_image = table_image_loader(name, dataset_id, image_tables, locations, image_col)
     version = f"hub:{digest.hexdigest()[:16]}"
     return Dataset(name, version, rows, {split: [] for split in rows}, image_loader=load_image)
-
-
-def load_vqav2_hub() -> Dataset:
-    """VQAv2 val from the hub copy in ``HUB_VQAV2`` (downloads about 7 GB on first use)."""
-    return load_hub(**HUB_VQAV2)
-
-
-def load_okvqa_hub() -> Dataset:
-    """OK-VQA val from the hub copy in ``HUB_OKVQA`` (about 0.8 GB)."""
-    return load_hub(**HUB_OKVQA)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from harness import registry
 from harness.data import coco
 from harness.errors import HarnessError
 
@@ -23,6 +24,9 @@ IMAGES = [
     (184613, "test", "val2014", (200, 30, 200), (28, 20)),
 ]
 
+
+# The hub mapping is data in tasks/coco-hub.yaml; the local table below has exactly its shape.
+HUB_COCO_KARPATHY = registry.TASKS.get("coco-hub").hub
 
 def karpathy_json() -> dict:
     images, sentid = [], 0
@@ -300,7 +304,7 @@ def hub_folder(tmp_path) -> Path:
 
 
 def test_hub_copy_from_a_saved_folder(hub_folder):
-    d = coco.load_hub(str(hub_folder), {"test": "test", "val": "validation"}, coco.HUB_COCO_KARPATHY["columns"])
+    d = coco.load_hub(str(hub_folder), {"test": "test", "val": "validation"}, HUB_COCO_KARPATHY["columns"])
     assert d.name == "coco-hub" and d.version.startswith("hub:") and not d.image_paths
     assert [r.id for r in d.rows("test")] == ["522418", "184613"] and [r.id for r in d.rows("val")] == ["391895"]
     row = d.rows("test")[0]
@@ -312,14 +316,14 @@ def test_hub_copy_from_a_saved_folder(hub_folder):
     assert d.image(row.image) is px and d.image("val/391895").shape == (6, 8, 3)
     with pytest.raises(HarnessError, match="no image 'test/1'"):
         d.image("test/1")
-    again = coco.load_hub(str(hub_folder), {"test": "test", "val": "validation"}, coco.HUB_COCO_KARPATHY["columns"])
+    again = coco.load_hub(str(hub_folder), {"test": "test", "val": "validation"}, HUB_COCO_KARPATHY["columns"])
     assert again.version == d.version
-    only_test = coco.load_hub(str(hub_folder), {"test": "test"}, coco.HUB_COCO_KARPATHY["columns"])
+    only_test = coco.load_hub(str(hub_folder), {"test": "test"}, HUB_COCO_KARPATHY["columns"])
     assert only_test.version != d.version and list(only_test.splits) == ["test"]
 
 
 def test_hub_copy_errors(hub_folder, tmp_path):
-    cols = dict(coco.HUB_COCO_KARPATHY["columns"])
+    cols = dict(HUB_COCO_KARPATHY["columns"])
     with pytest.raises(HarnessError, match=r"no split 'train' for train \(has test, validation\)"):
         coco.load_hub(str(hub_folder), {"train": "train"}, cols)
     with pytest.raises(HarnessError, match=r"no column 'captions' \(has cocoid, image, sentences_raw, filename\)"):
@@ -339,10 +343,10 @@ def test_hub_copy_errors(hub_folder, tmp_path):
 
 def test_hub_id_unreachable_offline_is_one_line():
     with pytest.raises(HarnessError, match=r"hub dataset nobody/no-such-coco split 'test': cannot load") as err:
-        coco.load_hub("nobody/no-such-coco", {"test": "test"}, coco.HUB_COCO_KARPATHY["columns"])
+        coco.load_hub("nobody/no-such-coco", {"test": "test"}, HUB_COCO_KARPATHY["columns"])
     assert "\n" not in str(err.value)
 
 
 def test_hub_constant_is_loadable_by_keyword():
-    assert set(coco.HUB_COCO_KARPATHY) == {"dataset_id", "splits", "columns"}
-    assert set(coco.HUB_COCO_KARPATHY["columns"]) == {"id", "image", "references"}
+    assert set(HUB_COCO_KARPATHY) == {"dataset_id", "splits", "columns"}
+    assert set(HUB_COCO_KARPATHY["columns"]) == {"id", "image", "references"}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from harness import registry
 from harness.data import vqa_official as vo
 from harness.errors import HarnessError
 
@@ -20,6 +21,10 @@ IMAGES = [
     ("train2014", 9, (40, 40, 200), (16, 24)),
 ]
 
+
+# The hub mappings are data in the task files; the local tables below have exactly their shape.
+HUB_VQAV2 = registry.TASKS.get("vqav2-hub").hub
+HUB_OKVQA = registry.TASKS.get("okvqa-hub").hub
 
 def ten(*counts: tuple[str, int]) -> list[str]:
     """Ten annotator answers from (answer, how many) pairs, in order."""
@@ -457,7 +462,7 @@ def test_hub_vqav2_layout_from_save_to_disk(vqav2_dir: Path, tmp_path: Path) -> 
 
     folder = tmp_path / "hub-vqav2"
     datasets.DatasetDict({"validation": vqav2_table(vqav2_dir)}).save_to_disk(str(folder))
-    ds = vo.load_hub(str(folder), vo.HUB_VQAV2["splits"], vo.HUB_VQAV2["columns"], "vqav2-hub")
+    ds = vo.load_hub(str(folder), HUB_VQAV2["splits"], HUB_VQAV2["columns"], "vqav2-hub")
     assert ds.name == "vqav2-hub" and list(ds.splits) == ["val"] and ds.image_paths == {}
     files = load_val(vqav2_dir).rows("val")
     hub = ds.rows("val")
@@ -468,11 +473,11 @@ def test_hub_vqav2_layout_from_save_to_disk(vqav2_dir: Path, tmp_path: Path) -> 
     assert ds.image("val/42") is image
     assert "no image 'val/99'" in one_line_error(ds.image, "val/99")
     assert ds.version.startswith("hub:")
-    same = vo.load_hub(str(folder), vo.HUB_VQAV2["splits"], vo.HUB_VQAV2["columns"], "vqav2-hub")
+    same = vo.load_hub(str(folder), HUB_VQAV2["splits"], HUB_VQAV2["columns"], "vqav2-hub")
     assert same.version == ds.version
     other = tmp_path / "hub-vqav2-changed"
     datasets.DatasetDict({"validation": vqav2_table(vqav2_dir, rename_answer="fishing net")}).save_to_disk(str(other))
-    changed = vo.load_hub(str(other), vo.HUB_VQAV2["splits"], vo.HUB_VQAV2["columns"], "vqav2-hub")
+    changed = vo.load_hub(str(other), HUB_VQAV2["splits"], HUB_VQAV2["columns"], "vqav2-hub")
     assert changed.version != ds.version and changed.rows("val")[0].answers[0] == "fishing net"
 
 
@@ -498,7 +503,7 @@ def test_hub_okvqa_layout_single_table_keyed_by_question(vqav2_dir: Path, tmp_pa
     )
     folder = tmp_path / "hub-okvqa"
     table.save_to_disk(str(folder))
-    ds = vo.load_hub(str(folder), vo.HUB_OKVQA["splits"], vo.HUB_OKVQA["columns"], "okvqa-hub")
+    ds = vo.load_hub(str(folder), HUB_OKVQA["splits"], HUB_OKVQA["columns"], "okvqa-hub")
     first, second = ds.rows("val")
     assert (first.id, first.image, first.question_type, first.answer_type) == ("420", "val/q420", "eight", "other")
     assert first.answers == ("baseball",) * 8 + ("softball",) * 2
