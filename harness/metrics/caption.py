@@ -79,13 +79,32 @@ def _check(references: Mapping[str, list[str]], candidates: Mapping[str, str]) -
     return list(references)
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (child processes included) for the duration."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _tokenize(captions: Mapping[str, list[str]], ids: list[str]) -> dict[str, list[str]]:
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    # PTBTokenizer only reads the 'caption' field of COCO annotation dicts.
-    tokenized = PTBTokenizer().tokenize(
-        {i: [{"caption": c.translate(_LINE_BREAKS)} for c in captions[i]] for i in ids}
-    )
+    # PTBTokenizer only reads the 'caption' field of COCO annotation dicts. Its Java process prints a
+    # "PTBTokenizer tokenized N tokens" line on the inherited stderr each call: send that to /dev/null.
+    with _quiet_stderr():
+        tokenized = PTBTokenizer().tokenize(
+            {i: [{"caption": c.translate(_LINE_BREAKS)} for c in captions[i]] for i in ids}
+        )
     # A broken JVM yields no output lines; fail here instead of with a KeyError in a scorer.
     for i in ids:
         if len(tokenized.get(i, [])) != len(captions[i]):
