@@ -34,6 +34,7 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     p.add_argument("--images", choices=["real", "black", "both", "recipe"], default=images_default,
                    help="evaluate with real images, blacked-out images, both, or the recipe's default")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=int, default=0, help="only the first N queries: a quick look, marked partial")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,6 +57,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["build"])
     p.add_argument("name", help="emoji or tuxpaint")
     p.add_argument("--force", action="store_true", help="rebuild even if built")
+    p = sub.add_parser("score", help="re-score a run's saved predictions with the current metric code")
+    p.add_argument("run_dir", nargs="+")
+    p = sub.add_parser("table", help="the comparison table from the results database")
+    p.add_argument("--task", default="*", help="task name pattern")
+    p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
+    p.add_argument("--no-published", action="store_true", help="leave out the published numbers")
+    p = sub.add_parser("leaderboard", help="export the leaderboard (one row per task, shots, model, images)")
+    p.add_argument("--csv", required=True, help="output file, e.g. results/leaderboard.csv")
     p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
     p.add_argument("what", choices=["models", "lms", "encoders", "recipes", "tasks"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard, e.g. 'gpt2*'")

@@ -68,11 +68,13 @@ def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
             options = {**task.options, "inner_shots": shots}
             run_task, support_shots = replace_fields(task, {"options": options}, f"task {task.name}"), 0
         for images in _conditions(args.images, spec.recipe.eval_images):
-            settings = EvalSettings(shots=support_shots, seed=args.seed, images=images, batch_size=args.batch_size)
+            settings = EvalSettings(shots=support_shots, seed=args.seed, images=images, batch_size=args.batch_size,
+                                    limit=args.limit)  # fmt: skip
             m = evaluate(model, spec, run_task, settings, progress=not args.quiet)
             low, high = m["ci95"]
             label = "real images" if images == "real" else "images blacked out"
-            row = [spec.name, label, task.name, shots, m["n"], f"{m['score']:.2f}", f"[{low:.1f}, {high:.1f}]"]
+            partial = " (partial)" if m.get("partial") else ""
+            row = [spec.name, label, task.name, shots, f"{m['n']}{partial}", f"{m['score']:.2f}", f"[{low:.1f}, {high:.1f}]"]
             row += [f"{v:.2f}" for v in m["breakdown"].values()]
             table.append(row)
             log.info("run record: %s", m["run_dir"])
@@ -142,6 +144,54 @@ def cmd_data(args: argparse.Namespace) -> int:
     from harness.data import offline
 
     print(offline.build(args.name, force=args.force))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.evaluate import rescore
+
+    for folder in args.run_dir:
+        old, new = rescore(Path(folder))
+        change = "unchanged" if old["score"] == new["score"] else f"{old['score']} -> {new['score']}"
+        print(f"{folder}: {new['metric']} {change}")
+    return 0
+
+
+def _results_frame(pattern: str = "*"):
+    import fnmatch
+
+    from harness.results import ResultsDB
+
+    db = ResultsDB()
+    frame = db.frame()
+    db.close()
+    return frame[[fnmatch.fnmatchcase(t, pattern) for t in frame["task"]]] if not frame.empty else frame
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from harness import tables
+    from harness.published import load_published
+
+    published = None if args.no_published else load_published()
+    table = tables.comparison(_results_frame(args.task), published)
+    if args.format == "csv":
+        print(table.to_csv(), end="")
+    else:
+        print(tabulate(table, headers="keys", tablefmt="github" if args.format == "md" else "latex"))
+    print("mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' own settings")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness import paths, tables
+
+    board = tables.leaderboard(_results_frame())
+    paths.atomic_write_text(Path(args.csv), board.to_csv(index=False))
+    print(f"{args.csv}: {len(board)} rows")
     return 0
 
 

@@ -5,19 +5,23 @@ Samples are written as they finish; a rerun of the same run fingerprint skips wh
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
 from harness import paths, stats, tasks
-from harness.config import TaskConfig
+from harness.config import TaskConfig, from_mapping
+from harness.data import Row
 from harness.errors import HarnessError
 from harness.fewshot import draw_support
 from harness.models import ModelSpec
 from harness.models.prefix import VisualPrefixModel
 from harness.prompt import blacked_out, describe
-from harness.results import RunDir
+from harness.results import ResultsDB, RunDir
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +32,11 @@ class EvalSettings:
     seed: int = 0
     images: str = "real"  # "real" | "black"
     batch_size: int = 32
+    limit: int = 0  # 0: every row; N: the first N rows only, a quick look marked partial everywhere
 
     def describe(self) -> dict:
         # batch_size is left out: it changes nothing in the answers.
-        return {"shots": self.shots, "seed": self.seed, "images": self.images}
+        return {"shots": self.shots, "seed": self.seed, "images": self.images, "limit": self.limit}
 
 
 # Bumped when samples.jsonl or metrics.json change shape, so old run records are never misread.
@@ -59,7 +64,8 @@ def evaluate(
     if (done := run.metrics()) is not None:
         return done
     dataset = tasks.load(task)
-    rows = tasks.rows(task, dataset)
+    all_rows = tasks.rows(task, dataset)
+    rows = all_rows[: settings.limit] if settings.limit else all_rows
     if settings.shots and task.kind == "naming":
         raise HarnessError(f"task {task.name}: a naming episode brings its own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
@@ -68,6 +74,7 @@ def evaluate(
             "task": task.name,
             "task_version": task.version,
             "task_fingerprint": tasks.fingerprint(task, dataset),
+            "task_config": dataclasses.asdict(task),
             "model": spec.describe(),
             "settings": settings.describe(),
             "n": len(rows),
@@ -103,25 +110,61 @@ def evaluate(
         finished.update((s["id"], s) for s in samples)
         bar.update(len(batch))
     bar.close()
+    base = {
+        "task": task.name,
+        "model": spec.name,
+        "model_fingerprint": spec.fingerprint,
+        **settings.describe(),
+        "run_dir": str(run.folder),
+        "partial": len(rows) < len(all_rows),
+    }
+    return finish(run, task, rows, [finished[r.id] for r in rows], base)
+
+
+def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], base: dict) -> dict:
+    """Score finished samples (captions over the whole set), write metrics.json and index the run."""
     extra = {}
     if task.kind == "caption":
-        scores, extra = tasks.score_corpus(task, rows, [finished[r.id]["prediction"] for r in rows])
-        for r, value in zip(rows, scores):
-            finished[r.id]["score"] = value
-        run.rewrite_samples(finished[r.id] for r in rows)
+        scores, extra = tasks.score_corpus(task, rows, [s["prediction"] for s in samples])
+        for sample, value in zip(samples, scores):
+            sample["score"] = value
+        run.rewrite_samples(samples)
     else:
-        scores = [finished[r.id]["score"] for r in rows]
+        scores = [s["score"] for s in samples]
     low, high = stats.bootstrap_ci(scores)
     metrics = {
         **tasks.summarize(task, scores, rows),
         **extra,
         "n": len(rows),
         "ci95": [round(100 * low, 2), round(100 * high, 2)],
-        "task": task.name,
-        "model": spec.name,
-        "model_fingerprint": spec.fingerprint,
-        **settings.describe(),
-        "run_dir": str(run.folder),
+        **base,
     }
     run.write_metrics(metrics)
+    db = ResultsDB()
+    db.index(run, replace=True)
+    db.close()
     return metrics
+
+
+def rescore(folder: Path) -> tuple[dict, dict]:
+    """Score a run's saved predictions again with today's metric code: (old metrics, new metrics)."""
+    run = RunDir(folder)
+    old = run.metrics()
+    if old is None or not (folder / "config.json").exists():
+        raise HarnessError(f"{folder}: not a finished run (no metrics.json or config.json)")
+    config = json.loads((folder / "config.json").read_text())
+    task = from_mapping(TaskConfig, config["task_config"], f"{folder / 'config.json'} [task_config]")
+    samples = run.finished_samples()
+    if len(samples) != old["n"]:
+        raise HarnessError(f"{run.samples_path}: {len(samples)} samples, but the run recorded {old['n']}")
+    rows = [
+        Row(s["id"], "", answers=tuple(s["references"]), answer_type=s.get("answer_type", ""),
+            question_type=s.get("question_type", ""))
+        for s in samples
+    ]  # fmt: skip
+    for sample, row in zip(samples, rows):
+        sample["score"] = tasks.score(task, sample["prediction"], row)
+    if task.kind != "caption":
+        run.rewrite_samples(samples)
+    base = {k: old[k] for k in ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial")}
+    return old, finish(run, task, rows, samples, base)

@@ -81,3 +81,75 @@ def environment() -> dict:
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain")),
     }
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_key TEXT PRIMARY KEY,
+    run_dir TEXT NOT NULL,
+    task TEXT NOT NULL,
+    task_version INTEGER,
+    task_fingerprint TEXT,
+    model TEXT NOT NULL,
+    lm TEXT,
+    recipe TEXT,
+    model_fingerprint TEXT,
+    shots INTEGER,
+    seed INTEGER,
+    images TEXT,
+    metric TEXT,
+    score REAL,
+    ci_low REAL,
+    ci_high REAL,
+    n INTEGER,
+    partial INTEGER,
+    harness_version TEXT,
+    created TEXT,
+    metrics_json TEXT
+)
+"""
+
+
+class ResultsDB:
+    """The index of finished runs: an SQLite file in WAL mode, safe when two runs finish at once.
+
+    A run is keyed by its folder's fingerprint: indexing the same run again changes nothing, and a
+    run with other settings is another row. Only `harness score` replaces a row, and says so.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        import sqlite3
+
+        self.path = path or paths.home() / "results.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(SCHEMA)
+        self._db.commit()
+
+    def _row(self, run_dir: Path, metrics: dict, config: dict) -> tuple:
+        from datetime import datetime, timezone
+
+        recipe = config["model"]["recipe"]["name"]
+        return (
+            run_dir.name, str(run_dir), metrics["task"], config.get("task_version"), config.get("task_fingerprint"),
+            metrics["model"], config["model"]["lm"], recipe, metrics["model_fingerprint"], metrics["shots"],
+            metrics["seed"], metrics["images"], metrics["metric"], metrics["score"], metrics["ci95"][0],
+            metrics["ci95"][1], metrics["n"], int(bool(metrics.get("partial"))), __version__,
+            datetime.now(timezone.utc).isoformat(timespec="seconds"), json.dumps(metrics, sort_keys=True),
+        )  # fmt: skip
+
+    def index(self, run: RunDir, replace: bool = False) -> None:
+        metrics = run.metrics()
+        config = json.loads((run.folder / "config.json").read_text())
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._db:
+            self._db.execute(f"{verb} INTO runs VALUES ({','.join('?' * 21)})", self._row(run.folder, metrics, config))
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.read_sql_query("SELECT * FROM runs", self._db)
+
+    def close(self) -> None:
+        self._db.close()

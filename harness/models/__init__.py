@@ -68,7 +68,9 @@ def resolve(name: str, overrides: dict[str, Any] | None = None, lm_path: str | N
         recipe = replace_fields(recipe, overrides, f"--set for recipe '{recipe.name}'")
     encoder = registry.ENCODERS.get(recipe.encoder)
     resolved = lms.resolve(parsed.lm, lm_path)
-    return ModelSpec(name, resolved, recipe, encoder, data.load(recipe.train_data).version)
+    # The canonical name, so an alias ("smollm2-frozen") shares run records with its full name.
+    canonical = f"{parsed.lm.key}-{parsed.recipe.name}"
+    return ModelSpec(canonical, resolved, recipe, encoder, data.load(recipe.train_data).version)
 
 
 def pick_device(name: str | None = None) -> torch.device:

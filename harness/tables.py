@@ -1,0 +1,94 @@
+"""Tables from the results database: the comparison table and the leaderboard export.
+
+Cells are mean ± std over seeds with the seed count; runs made with --limit are partial and
+marked with * wherever they show. Published numbers are extra rows, labelled, never mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import stats
+from harness.errors import HarnessError
+
+# The leaderboard's columns, in this order (documented in the README; append new ones at the end).
+LEADERBOARD_COLUMNS = [
+    "task", "shots", "model", "lm", "recipe", "images", "metric", "mean", "std", "ci95_low", "ci95_high",
+    "n_samples", "seeds", "n_seeds", "partial", "model_fingerprints", "task_fingerprint", "harness_version", "date",
+]  # fmt: skip
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = ["model", "lm", "recipe", "images", "task", "shots", "metric"]
+    return (
+        frame.groupby(keys, dropna=False)
+        .agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("seed", "nunique"), partial=("partial", "max"))
+        .reset_index()
+    )
+
+
+def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows = model (LM x recipe) and image condition; columns = task x shots; cells 'mean ± std (n)'."""
+    if frame.empty:
+        raise HarnessError("no finished runs in the results database yet: run `harness run` first")
+    cells = _cells(frame)
+
+    def text(row) -> str:
+        std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
+        return f"{row['mean']:.2f}{std} (n={row['n_seeds']}){'*' if row['partial'] else ''}"
+
+    cells["cell"] = cells.apply(text, axis=1)
+    cells["column"] = cells["task"] + " " + cells["shots"].astype(str) + "-shot"
+    cells["row"] = cells["model"] + np.where(cells["images"] == "black", " (images blacked out)", "")
+    table = cells.pivot_table(index="row", columns="column", values="cell", aggfunc="first").fillna("")
+    if published is not None and not published.empty:
+        from harness.published import setting_differences
+
+        ours = dict(zip(cells["column"], cells["lm"]))
+        extra = {}
+        for _, p in published.iterrows():
+            # A naming row's shot count is its inner shots, as in our naming columns.
+            shots = p["shots"] if pd.notna(p["shots"]) else p["inner_shots"]
+            column = f"{p['task']} {int(shots)}-shot" if pd.notna(shots) else None
+            if column in table.columns:
+                label = f"published: {p['model']} ({p['source']}{', secondary' if p['secondary'] else ''})"
+                differs = setting_differences(p, task=p["task"], shots=int(shots), lm=ours[column])
+                note = f" [differs: {'; '.join(differs)}]" if differs else ""
+                extra.setdefault(label, {})[column] = f"{p['score']:g}{note}"
+        if extra:
+            table = pd.concat([table, pd.DataFrame.from_dict(extra, orient="index")]).fillna("")
+    table.index.name = "model"
+    return table
+
+
+def _samples(run_dir: str) -> list[float]:
+    path = Path(run_dir) / "samples.jsonl"
+    return [json.loads(line)["score"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, shots, model, images): mean and std over seeds, a 95% CI pooled over samples."""
+    if frame.empty:
+        raise HarnessError("no finished runs in the results database yet: run `harness run` first")
+    out = []
+    for keys, group in frame.groupby(["task", "shots", "model", "lm", "recipe", "images", "metric"], dropna=False):
+        scores = [s for run_dir in group["run_dir"] for s in _samples(run_dir)]
+        low, high = stats.bootstrap_ci(scores)
+        task, shots, model, lm, recipe, images, metric = keys
+        out.append({
+            "task": task, "shots": shots, "model": model, "lm": lm, "recipe": recipe, "images": images,
+            "metric": metric, "mean": round(group["score"].mean(), 2),
+            "std": round(group["score"].std(), 2) if len(group) > 1 else float("nan"),
+            "ci95_low": round(100 * low, 2), "ci95_high": round(100 * high, 2), "n_samples": len(scores),
+            "seeds": " ".join(str(s) for s in sorted(group["seed"].unique())), "n_seeds": group["seed"].nunique(),
+            "partial": bool(group["partial"].max()),
+            "model_fingerprints": " ".join(sorted(group["model_fingerprint"].unique())),
+            "task_fingerprint": " ".join(sorted(group["task_fingerprint"].dropna().unique())),
+            "harness_version": " ".join(sorted(group["harness_version"].unique())),
+            "date": max(group["created"]),
+        })  # fmt: skip
+    return pd.DataFrame(out, columns=LEADERBOARD_COLUMNS).sort_values(["task", "shots", "model", "images"])

@@ -1,0 +1,32 @@
+"""The comparison table on a constructed results frame: cells, seeds, partial marks, published rows."""
+
+import pandas as pd
+
+from harness.published import load_published
+from harness.tables import comparison
+
+
+def frame() -> pd.DataFrame:
+    rows = []
+    for seed, score in [(0, 30.0), (1, 32.0)]:
+        rows.append(dict(model="gpt2-frozen", lm="gpt2", recipe="frozen", images="real", task="vqav2", shots=0,
+                         metric="VQA accuracy", score=score, seed=seed, partial=0))  # fmt: skip
+    rows.append(dict(model="gpt2-frozen", lm="gpt2", recipe="frozen", images="black", task="vqav2", shots=0,
+                     metric="VQA accuracy", score=20.0, seed=0, partial=1))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_cells_are_mean_std_over_seeds_and_partial_is_marked():
+    table = comparison(frame())
+    assert table.loc["gpt2-frozen", "vqav2 0-shot"] == "31.00 ± 1.41 (n=2)"
+    assert table.loc["gpt2-frozen (images blacked out)", "vqav2 0-shot"] == "20.00 (n=1)*"
+
+
+def test_published_rows_are_labelled_apart_with_their_differences():
+    table = comparison(frame(), load_published())
+    published = [i for i in table.index if i.startswith("published: ")]
+    frozen = next(i for i in published if i.startswith("published: Frozen (Frozen (Tsimpoukelli"))
+    cell = table.loc[frozen, "vqav2 0-shot"]
+    assert cell.startswith("29.5") and "differs:" in cell and "gpt2" in cell
+    assert all(not i.startswith("published") for i in ("gpt2-frozen", "gpt2-frozen (images blacked out)"))
+    assert "vqav2 4-shot" not in table.columns  # published cells only join columns we have
