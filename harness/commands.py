@@ -47,6 +47,8 @@ def _shots(text: str | None, task=None) -> list[int]:
         raise HarnessError(f"--shots expects comma-separated whole numbers, got '{text}'") from None
     if not shots or min(shots) < 0:
         raise HarnessError(f"--shots expects whole numbers >= 0, got '{text}'")
+    if task is not None and task.kind == "naming" and min(shots) < 1:
+        raise HarnessError(f"task {task.name}: naming needs at least 1 inner shot, got --shots {text}")
     return shots
 
 
@@ -55,16 +57,13 @@ def _conditions(choice: str, recipe_default: str) -> list[str]:
 
 
 def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
-    from harness.evaluate import EvalSettings, evaluate
-
     from harness.config import replace_fields
+    from harness.evaluate import EvalSettings, evaluate
 
     table = []
     for shots in _shots(args.shots, task):
         run_task, support_shots = task, shots
         if task.kind == "naming":
-            if shots < 1:
-                raise HarnessError(f"task {task.name}: naming needs at least 1 inner shot, got --shots {shots}")
             options = {**task.options, "inner_shots": shots}
             run_task, support_shots = replace_fields(task, {"options": options}, f"task {task.name}"), 0
         for images in _conditions(args.images, spec.recipe.eval_images):

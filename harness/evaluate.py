@@ -62,6 +62,7 @@ def evaluate(
     """Evaluate (resuming if interrupted) and return metrics; a finished run is read back, not redone."""
     run = run_folder(spec, task, settings)
     if (done := run.metrics()) is not None:
+        _index(run)  # idempotent: a run finished before the database existed gets its row
         return done
     dataset = tasks.load(task)
     all_rows = tasks.rows(task, dataset)
@@ -118,6 +119,8 @@ def evaluate(
         "run_dir": str(run.folder),
         "partial": len(rows) < len(all_rows),
     }
+    if task.kind == "naming":  # a naming run's shot count is Frozen's inner shots
+        base["shots"] = tasks.naming_options(task)["inner_shots"] if task.split not in dataset.splits else 0
     return finish(run, task, rows, [finished[r.id] for r in rows], base)
 
 
@@ -140,10 +143,16 @@ def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], 
         **base,
     }
     run.write_metrics(metrics)
-    db = ResultsDB()
-    db.index(run, replace=True)
-    db.close()
+    _index(run, replace=True)
     return metrics
+
+
+def _index(run: RunDir, replace: bool = False) -> None:
+    db = ResultsDB()
+    try:
+        db.index(run, replace=replace)
+    finally:
+        db.close()
 
 
 def rescore(folder: Path) -> tuple[dict, dict]:

@@ -48,4 +48,4 @@ def test_naming_shots_are_inner_shots(tiny_hub, fast_recipe, caplog):
     (folder,) = _run("miniimagenet-open-tiny", fast_recipe, caplog, "--shots", "3")
     sample = json.loads((folder / "samples.jsonl").read_text().splitlines()[0])
     assert sample["prompt"].count("<image:") == 2 * 3 + 1  # 2 ways x 3 inner shots, then the query
-    assert json.loads((folder / "config.json").read_text())["task_fingerprint"]
+    assert json.loads((folder / "metrics.json").read_text())["shots"] == 3  # recorded as inner shots
