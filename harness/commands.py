@@ -174,12 +174,24 @@ def cmd_table(args: argparse.Namespace) -> int:
     from harness.published import load_published
 
     published = None if args.no_published else load_published()
-    table = tables.comparison(_results_frame(args.task), published)
-    if args.format == "csv":
+    _print_table(tables.comparison(_results_frame(args.task), published), args.format)
+    print("mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' own settings")
+    return 0
+
+
+def _print_table(table, fmt: str) -> None:
+    if fmt == "csv":
         print(table.to_csv(), end="")
     else:
-        print(tabulate(table, headers="keys", tablefmt="github" if args.format == "md" else "latex"))
-    print("mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' own settings")
+        print(tabulate(table, headers="keys", tablefmt="github" if fmt == "md" else "latex"))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness import tables
+
+    _print_table(tables.compare(_results_frame(args.task), args.baseline), args.format)
+    print("Δ in points (other - baseline) over the same seed and sample pairs, paired bootstrap 95% CI; "
+          "* = the interval excludes zero")  # fmt: skip
     return 0
 
 

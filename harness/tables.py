@@ -65,9 +65,43 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
     return table
 
 
-def _samples(run_dir: str) -> list[float]:
+def _sample_scores(run_dir: str) -> dict[str, float]:
     path = Path(run_dir) / "samples.jsonl"
-    return [json.loads(line)["score"] for line in path.read_text().splitlines() if line.strip()]
+    samples = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {s["id"]: s["score"] for s in samples}
+
+
+def _samples(run_dir: str) -> list[float]:
+    return list(_sample_scores(run_dir).values())
+
+
+def compare(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Deltas against ``baseline`` (its real-image runs) per task x shots, each with a paired bootstrap
+    95% CI over the same (seed, sample id) pairs; '*' where the interval excludes zero."""
+    if frame.empty or baseline not in set(frame["model"]):
+        raise HarnessError(f"no finished runs of baseline model '{baseline}' in the results database")
+    base = frame[(frame["model"] == baseline) & (frame["images"] == "real")]
+    cells: dict[str, dict[str, str]] = {}
+    for (task, shots), base_runs in base.groupby(["task", "shots"]):
+        reference = {(seed, i): v for seed, d in zip(base_runs["seed"], base_runs["run_dir"]) for i, v in _sample_scores(d).items()}
+        column = f"{task} {shots}-shot"
+        others = frame[(frame["task"] == task) & (frame["shots"] == shots)]
+        for (model, images), runs in others.groupby(["model", "images"]):
+            if model == baseline and images == "real":
+                continue
+            theirs = {(seed, i): v for seed, d in zip(runs["seed"], runs["run_dir"]) for i, v in _sample_scores(d).items()}
+            pairs = sorted(reference.keys() & theirs.keys())
+            if not pairs:
+                continue
+            delta, low, high = stats.paired_bootstrap_ci([reference[k] for k in pairs], [theirs[k] for k in pairs])
+            mark = "*" if low > 0 or high < 0 else ""
+            row = model + (" (images blacked out)" if images == "black" else "")
+            cells.setdefault(row, {})[column] = f"{100 * delta:+.2f} [{100 * low:+.1f}, {100 * high:+.1f}]{mark} (n={len(pairs)})"
+    if not cells:
+        raise HarnessError(f"no runs share a task, shots and samples with baseline '{baseline}'")
+    table = pd.DataFrame.from_dict(cells, orient="index").fillna("")
+    table.index.name = f"Δ vs {baseline}"
+    return table
 
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:

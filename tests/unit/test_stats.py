@@ -23,3 +23,27 @@ def test_seeded_and_contains_the_mean():
     assert low < float(np.mean(scores)) < high
     with pytest.raises(ValueError):
         bootstrap_ci([])
+
+
+def test_paired_bootstrap_of_a_constant_shift_is_that_shift():
+    from harness.stats import paired_bootstrap_ci
+
+    rng = np.random.default_rng(2)
+    base = rng.random(300)
+    assert paired_bootstrap_ci(base, base + 0.1) == pytest.approx((0.1, 0.1, 0.1))
+    delta, low, high = paired_bootstrap_ci(base, base)
+    assert (delta, low, high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_interval_is_narrower_than_an_unpaired_one_on_correlated_scores():
+    from harness.stats import paired_bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    base = rng.random(400)
+    other = base + rng.normal(0.02, 0.01, 400)
+    delta, low, high = paired_bootstrap_ci(base, other)
+    assert 0 < low < delta < high  # a small, consistent gain is detected despite large per-item spread
+    unpaired = np.subtract(bootstrap_ci(other), bootstrap_ci(base)[::-1])
+    assert high - low < unpaired[1] - unpaired[0]
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci([1.0], [1.0, 2.0])

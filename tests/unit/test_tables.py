@@ -30,3 +30,28 @@ def test_published_rows_are_labelled_apart_with_their_differences():
     assert cell.startswith("29.5") and "differs:" in cell and "gpt2" in cell
     assert all(not i.startswith("published") for i in ("gpt2-frozen", "gpt2-frozen (images blacked out)"))
     assert "vqav2 4-shot" not in table.columns  # published cells only join columns we have
+
+
+def test_compare_pairs_samples_by_seed_and_id(tmp_path):
+    import json
+
+    from harness.tables import compare
+
+    def run(name: str, scores: dict) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "samples.jsonl").write_text("".join(json.dumps({"id": i, "score": v}) + "\n" for i, v in scores.items()))
+        return str(folder)
+
+    ids = [f"q{i}" for i in range(100)]
+    base_scores = {i: float(n % 2) for n, i in enumerate(ids)}
+    better = {i: 1.0 for i in ids}  # +50 points on exactly the same questions
+    same = dict(base_scores)
+    rows = [
+        dict(model="a-frozen", images="real", task="t", shots=0, seed=0, run_dir=run("a", base_scores)),
+        dict(model="a-finetuned", images="real", task="t", shots=0, seed=0, run_dir=run("b", better)),
+        dict(model="a-frozen", images="black", task="t", shots=0, seed=0, run_dir=run("c", same)),
+    ]
+    table = compare(pd.DataFrame(rows), "a-frozen")
+    assert table.loc["a-finetuned", "t 0-shot"] == "+50.00 [+40.0, +60.0]* (n=100)"
+    assert table.loc["a-frozen (images blacked out)", "t 0-shot"] == "+0.00 [+0.0, +0.0] (n=100)"
