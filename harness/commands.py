@@ -146,6 +146,16 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.sweep import run_grid
+
+    cells = run_grid(Path(args.grid), device=args.device, progress=not args.quiet)
+    print(f"{args.grid}: {cells} cells done; see `harness table` and `harness compare`")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from pathlib import Path
 

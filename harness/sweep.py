@@ -1,0 +1,66 @@
+"""Sweeps: tasks x models x shots x seeds (x image conditions) from one grid file.
+
+Each model is trained once (or loaded) and shared across its tasks; every cell is an ordinary run,
+so cells already done are read back from their run records and a killed sweep resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import registry
+from harness.config import load_yaml, replace_fields
+
+log = logging.getLogger("harness")
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    tasks: tuple[str, ...]
+    models: tuple[str, ...]
+    shots: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0,)
+    images: tuple[str, ...] = ("real", "black")
+    limit: int = 0
+    set: dict = field(default_factory=dict)  # recipe overrides for every model (part of their fingerprints)
+    task_set: dict = field(default_factory=dict)  # task field / naming option overrides for every task
+    batch_size: int = 32
+    description: str = ""
+
+
+def run_grid(path: Path, device: str | None = None, progress: bool = True) -> int:
+    """Run every cell of the grid; returns the number of cells."""
+    from harness.evaluate import EvalSettings, evaluate
+    from harness.models import resolve
+    from harness.train import load_trained, train
+
+    grid = load_yaml(Grid, path, name=path.stem)
+    tasks = [registry.TASKS.get(t) for t in grid.tasks]  # every name checked before any training
+    specs = [resolve(m, grid.set) for m in grid.models]
+    cells = 0
+    for spec in specs:
+        model = load_trained(spec, device)
+        if model is None:
+            log.info("sweep %s: training %s (fingerprint %s)", grid.name, spec.name, spec.fingerprint)
+            model = train(spec, progress=progress, device=device)
+        for task in tasks:
+            for shots in grid.shots:
+                run_task, support_shots = task, shots
+                if task.kind == "naming":  # shots are Frozen's inner shots
+                    run_task, support_shots = replace_fields(
+                        task, {"options": {**task.options, **grid.task_set, "inner_shots": max(shots, 1)}}, str(path)
+                    ), 0
+                elif grid.task_set:
+                    run_task = replace_fields(task, grid.task_set, str(path))
+                for seed in grid.seeds:
+                    for images in grid.images:
+                        settings = EvalSettings(support_shots, seed, images, grid.batch_size, grid.limit)
+                        m = evaluate(model, spec, run_task, settings, progress=progress)
+                        log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, task.name, shots, seed, images,
+                                 m["metric"], m["score"])  # fmt: skip
+                        cells += 1
+        del model
+    return cells

@@ -1,0 +1,55 @@
+"""harness sweep on a tiny grid: each model trained once, cells reused on a rerun, typos rejected."""
+
+from __future__ import annotations
+
+from harness.cli import main
+
+GRID = """
+description: tiny grid for the tests
+tasks: [easyvqa-tiny, miniimagenet-open-tiny]
+models: [gpt2-frozen, gpt2-train-blind]
+shots: [0, 1]
+seeds: [0, 1]
+images: [real]
+limit: 6
+set: {steps: 2, batch_size: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 3}
+"""
+
+
+def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, caplog, capsys):
+    grid = tmp_path / "tiny.yaml"
+    grid.write_text(GRID)
+    caplog.set_level("INFO")
+    assert main(["sweep", str(grid), "--quiet"]) == 0
+    assert caplog.text.count("sweep tiny: training") == 2  # one per model, shared across tasks
+    assert "16 cells done" in capsys.readouterr().out  # 2 models x 2 tasks x 2 shots x 2 seeds
+    caplog.clear()
+    assert main(["sweep", str(grid), "--quiet"]) == 0
+    assert "training" not in caplog.text and "resuming" not in caplog.text
+    assert main(["table", "--task", "easyvqa-tiny", "--no-published"]) == 0
+    out = capsys.readouterr().out
+    assert "gpt2-train-blind" in out and "(n=2)*" in out
+
+
+def test_grid_typos_are_one_line_errors(tmp_path, capsys):
+    grid = tmp_path / "bad.yaml"
+    grid.write_text(GRID.replace("seeds:", "sedes:"))
+    assert main(["sweep", str(grid)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown field 'sedes'" in err
+
+
+def test_shipped_grids_name_real_tasks_models_and_recipes():
+    from harness import paths, registry
+    from harness.config import load_yaml
+    from harness.sweep import Grid
+
+    grids = sorted((paths.REPO_ROOT / "baselines" / "grids").glob("*.yaml"))
+    assert {g.stem for g in grids} >= {"frozen-ablation", "cpu-small"}
+    for path in grids:
+        grid = load_yaml(Grid, path, name=path.stem)
+        assert all(t in registry.TASKS for t in grid.tasks)
+        assert all(registry.parse_model_name(m) for m in grid.models)
+    ablation = load_yaml(Grid, grids[[g.stem for g in grids].index("frozen-ablation")], name="frozen-ablation")
+    assert {registry.parse_model_name(m).recipe.name for m in ablation.models} == set(registry.RECIPES.names())
+    assert ablation.shots == (0, 1, 4) and len(ablation.seeds) == 3
