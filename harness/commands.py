@@ -132,7 +132,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     task = _task(args)
     dataset = tasks.load(task)
     pool = tasks.support_pool(task, dataset) if args.shots else []
-    for row in tasks.rows(task, dataset)[: args.n]:
+    for row in tasks.rows(task, dataset, args.seed)[: args.n]:
         support = draw_support(task.name, args.seed, row, pool, args.shots)
         print(f"--- {row.id} (answer: {' | '.join(sorted(set(row.answers)))})")
         print(describe(tasks.build_prompt(task, dataset, row, support)))

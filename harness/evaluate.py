@@ -39,8 +39,9 @@ class EvalSettings:
         return {"shots": self.shots, "seed": self.seed, "images": self.images, "limit": self.limit}
 
 
-# Bumped when samples.jsonl or metrics.json change shape, so old run records are never misread.
-RECORD_FORMAT = 2
+# Bumped when samples.jsonl or metrics.json change shape or meaning (3: naming episodes drawn by the
+# evaluation seed), so old run records are never misread or reused.
+RECORD_FORMAT = 3
 
 
 def run_folder(spec: ModelSpec, task: TaskConfig, settings: EvalSettings) -> RunDir:
@@ -65,7 +66,7 @@ def evaluate(
         _index(run)  # idempotent: a run finished before the database existed gets its row
         return done
     dataset = tasks.load(task)
-    all_rows = tasks.rows(task, dataset)
+    all_rows = tasks.rows(task, dataset, settings.seed)
     rows = all_rows[: settings.limit] if settings.limit else all_rows
     if settings.shots and task.kind == "naming":
         raise HarnessError(f"task {task.name}: a naming episode brings its own support; its --shots are inner_shots")

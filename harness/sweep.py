@@ -47,11 +47,13 @@ def run_grid(path: Path, device: str | None = None, progress: bool = True) -> in
             log.info("sweep %s: training %s (fingerprint %s)", grid.name, spec.name, spec.fingerprint)
             model = train(spec, progress=progress, device=device)
         for task in tasks:
-            for shots in grid.shots:
+            # A naming task's shots are Frozen's inner shots, at least 1: 0 and 1 are the same cell.
+            shot_counts = sorted({max(s, 1) for s in grid.shots}) if task.kind == "naming" else grid.shots
+            for shots in shot_counts:
                 run_task, support_shots = task, shots
                 if task.kind == "naming":  # shots are Frozen's inner shots
                     run_task, support_shots = replace_fields(
-                        task, {"options": {**task.options, **grid.task_set, "inner_shots": max(shots, 1)}}, str(path)
+                        task, {"options": {**task.options, **grid.task_set, "inner_shots": shots}}, str(path)
                     ), 0
                 elif grid.task_set:
                     run_task = replace_fields(task, grid.task_set, str(path))

@@ -42,12 +42,16 @@ def naming_options(task: TaskConfig) -> dict:
     return {**NAMING_OPTIONS, **task.options}
 
 
-def rows(task: TaskConfig, dataset: Dataset) -> list[Row]:
-    """The evaluation rows: the whole split, or a subset fixed by the task's version."""
+def rows(task: TaskConfig, dataset: Dataset, seed: int = 0) -> list[Row]:
+    """The evaluation rows: the whole split, or a subset fixed by the task's version.
+
+    ``seed`` draws generated naming episodes (so seeds of a naming task are different episodes);
+    other kinds have fixed rows and use the seed for their few-shot support only.
+    """
     if task.kind not in KINDS:
         raise HarnessError(f"task {task.name}: unknown kind '{task.kind}' (known: {', '.join(KINDS)})")
     if task.kind == "naming":
-        all_rows = _episodes(task, dataset)
+        all_rows = _episodes(task, dataset, seed)
     elif task.kind == "caption":
         all_rows = caption_rows(dataset, task.split)
     else:
@@ -71,7 +75,7 @@ def caption_rows(dataset: Dataset, split: str) -> list[Row]:
     return [Row(id=image, image=image, answers=tuple(refs), answer_type="caption") for image, refs in by_image.items()]
 
 
-def _episodes(task: TaskConfig, dataset: Dataset) -> list[Row]:
+def _episodes(task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
     from harness.naming import build_episodes
 
     if task.split in dataset.splits:  # episodes released as files (Frozen's own)
@@ -93,7 +97,7 @@ def _episodes(task: TaskConfig, dataset: Dataset) -> list[Row]:
         induction=opts["induction"],
         open_ended=opts["open_ended"],
         n_episodes=opts["episodes"],
-        seed=0,
+        seed=seed,
         task=task.name,
         query_pool=query_pool,
     )

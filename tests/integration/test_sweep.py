@@ -22,7 +22,7 @@ def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, c
     caplog.set_level("INFO")
     assert main(["sweep", str(grid), "--quiet"]) == 0
     assert caplog.text.count("sweep tiny: training") == 2  # one per model, shared across tasks
-    assert "16 cells done" in capsys.readouterr().out  # 2 models x 2 tasks x 2 shots x 2 seeds
+    assert "12 cells done" in capsys.readouterr().out  # 2 models x (vqa 2 shots + naming 1) x 2 seeds
     caplog.clear()
     assert main(["sweep", str(grid), "--quiet"]) == 0
     assert "training" not in caplog.text and "resuming" not in caplog.text

@@ -22,3 +22,14 @@ def test_query_never_in_its_own_support():
     for query in pool:
         support = draw_support("t", 0, query, pool, 5)
         assert query.id not in {r.id for r in support} and len(support) == 5
+
+
+def test_naming_episodes_are_drawn_by_the_evaluation_seed():
+    from harness import registry, tasks
+
+    task = registry.TASKS.get("miniimagenet-open-tiny")
+    dataset = tasks.load(task)
+    assert tasks.rows(task, dataset, 0) == tasks.rows(task, dataset, 0)
+    assert tasks.rows(task, dataset, 0) != tasks.rows(task, dataset, 1)
+    easy = registry.TASKS.get("easyvqa-tiny")  # other kinds: fixed rows, the seed only draws support
+    assert tasks.rows(easy, tasks.load(easy), 0) == tasks.rows(easy, tasks.load(easy), 1)
