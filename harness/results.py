@@ -149,7 +149,10 @@ class ResultsDB:
     def frame(self):
         import pandas as pd
 
-        return pd.read_sql_query("SELECT * FROM runs", self._db)
+        frame = pd.read_sql_query("SELECT * FROM runs", self._db)
+        # --limit N evaluates other questions than a full run: never averaged together.
+        frame["limit"] = [json.loads(m).get("limit", 0) for m in frame["metrics_json"]]
+        return frame
 
     def close(self) -> None:
         self._db.close()

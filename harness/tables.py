@@ -19,11 +19,16 @@ from harness.errors import HarnessError
 LEADERBOARD_COLUMNS = [
     "task", "shots", "model", "lm", "recipe", "images", "metric", "mean", "std", "ci95_low", "ci95_high",
     "n_samples", "seeds", "n_seeds", "partial", "model_fingerprints", "task_fingerprint", "harness_version", "date",
+    "limit",
 ]  # fmt: skip
 
 
+def _column(task, shots, limit) -> str:
+    return f"{task} {shots}-shot" + (f" (first {limit})" if limit else "")
+
+
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
-    keys = ["model", "lm", "recipe", "images", "task", "shots", "metric"]
+    keys = ["model", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
     return (
         frame.groupby(keys, dropna=False)
         .agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("seed", "nunique"), partial=("partial", "max"))
@@ -42,7 +47,7 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
         return f"{row['mean']:.2f}{std} (n={row['n_seeds']}){'*' if row['partial'] else ''}"
 
     cells["cell"] = cells.apply(text, axis=1)
-    cells["column"] = cells["task"] + " " + cells["shots"].astype(str) + "-shot"
+    cells["column"] = [_column(t, s, n) for t, s, n in zip(cells["task"], cells["shots"], cells["limit"])]
     cells["row"] = cells["model"] + np.where(cells["images"] == "black", " (images blacked out)", "")
     table = cells.pivot_table(index="row", columns="column", values="cell", aggfunc="first").fillna("")
     if published is not None and not published.empty:
@@ -82,10 +87,10 @@ def compare(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
         raise HarnessError(f"no finished runs of baseline model '{baseline}' in the results database")
     base = frame[(frame["model"] == baseline) & (frame["images"] == "real")]
     cells: dict[str, dict[str, str]] = {}
-    for (task, shots), base_runs in base.groupby(["task", "shots"]):
+    for (task, shots, limit), base_runs in base.groupby(["task", "shots", "limit"]):
         reference = {(seed, i): v for seed, d in zip(base_runs["seed"], base_runs["run_dir"]) for i, v in _sample_scores(d).items()}
-        column = f"{task} {shots}-shot"
-        others = frame[(frame["task"] == task) & (frame["shots"] == shots)]
+        column = _column(task, shots, limit)
+        others = frame[(frame["task"] == task) & (frame["shots"] == shots) & (frame["limit"] == limit)]
         for (model, images), runs in others.groupby(["model", "images"]):
             if model == baseline and images == "real":
                 continue
@@ -109,12 +114,12 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     out = []
-    for keys, group in frame.groupby(["task", "shots", "model", "lm", "recipe", "images", "metric"], dropna=False):
+    for keys, group in frame.groupby(["task", "shots", "limit", "model", "lm", "recipe", "images", "metric"], dropna=False):
         scores = [s for run_dir in group["run_dir"] for s in _samples(run_dir)]
         low, high = stats.bootstrap_ci(scores)
-        task, shots, model, lm, recipe, images, metric = keys
+        task, shots, limit, model, lm, recipe, images, metric = keys
         out.append({
-            "task": task, "shots": shots, "model": model, "lm": lm, "recipe": recipe, "images": images,
+            "task": task, "shots": shots, "limit": limit, "model": model, "lm": lm, "recipe": recipe, "images": images,
             "metric": metric, "mean": round(group["score"].mean(), 2),
             "std": round(group["score"].std(), 2) if len(group) > 1 else float("nan"),
             "ci95_low": round(100 * low, 2), "ci95_high": round(100 * high, 2), "n_samples": len(scores),
@@ -125,4 +130,4 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
             "harness_version": " ".join(sorted(group["harness_version"].unique())),
             "date": max(group["created"]),
         })  # fmt: skip
-    return pd.DataFrame(out, columns=LEADERBOARD_COLUMNS).sort_values(["task", "shots", "model", "images"])
+    return pd.DataFrame(out, columns=LEADERBOARD_COLUMNS).sort_values(["task", "shots", "limit", "model", "images"])
