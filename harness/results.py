@@ -152,7 +152,9 @@ class ResultsDB:
         frame = pd.read_sql_query("SELECT * FROM runs", self._db)
         # --limit N evaluates other questions than a full run: never averaged together.
         frame["limit"] = [json.loads(m).get("limit", 0) for m in frame["metrics_json"]]
-        return frame
+        # One row per cell and seed: a run recorded again under a newer record format replaces the old.
+        keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
+        return frame.sort_values("created").drop_duplicates(keys, keep="last").reset_index(drop=True)
 
     def close(self) -> None:
         self._db.close()
