@@ -154,7 +154,7 @@ class ResultsDB:
         frame["limit"] = [json.loads(m).get("limit", 0) for m in frame["metrics_json"]]
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
         keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
-        return frame.sort_values("created").drop_duplicates(keys, keep="last").reset_index(drop=True)
+        return frame.sort_values("created", kind="stable").drop_duplicates(keys, keep="last").reset_index(drop=True)
 
     def close(self) -> None:
         self._db.close()

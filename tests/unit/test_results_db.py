@@ -1,0 +1,47 @@
+"""The results index: idempotent by run fingerprint, one row per cell and seed, safe with two writers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+from harness.results import ResultsDB, RunDir
+
+
+def fake_run(root: Path, key: str, score: float, seed: int = 0) -> RunDir:
+    run = RunDir(root / key)
+    run.start({"task": "t", "task_version": 1, "task_fingerprint": "tf", "model": {"lm": "gpt2", "recipe": {"name": "frozen"}}})
+    run.write_metrics({"task": "t", "model": "gpt2-frozen", "model_fingerprint": "mf", "shots": 0, "seed": seed,
+                       "images": "real", "metric": "VQA accuracy", "score": score, "ci95": [0, 1], "n": 10, "limit": 0})  # fmt: skip
+    return run
+
+
+def test_same_run_is_one_row_and_a_newer_record_of_a_cell_wins(tmp_path):
+    db = ResultsDB(tmp_path / "r.sqlite")
+    old = fake_run(tmp_path, "aaa", 10.0)
+    db.index(old)
+    db.index(old)
+    assert len(db.frame()) == 1
+    db.index(fake_run(tmp_path, "bbb", 12.0))  # the same cell and seed, recorded again (another record format)
+    frame = db.frame()
+    assert len(frame) == 1 and frame.loc[0, "score"] == 12.0
+    db.index(fake_run(tmp_path, "ccc", 14.0, seed=1))
+    assert sorted(db.frame()["score"]) == [12.0, 14.0]
+    db.close()
+
+
+def _writer(args: tuple[str, str]) -> None:
+    root, key = args
+    db = ResultsDB(Path(root) / "r.sqlite")
+    db.index(fake_run(Path(root), key, 1.0, seed=int(key[1:])))
+    db.close()
+
+
+def test_two_processes_indexing_at_once_both_land(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_writer, [(str(tmp_path), f"s{i}") for i in range(8)])
+    db = ResultsDB(tmp_path / "r.sqlite")
+    assert len(db.frame()) == 8
+    assert db._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
