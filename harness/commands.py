@@ -205,6 +205,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.plots import plot_all
+
+    for path in plot_all(_results_frame(args.task), Path(args.out)):
+        print(path)
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 

@@ -29,6 +29,11 @@ def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, c
     assert main(["table", "--task", "easyvqa-tiny", "--no-published"]) == 0
     out = capsys.readouterr().out
     assert "gpt2-train-blind" in out and "(n=2)*" in out
+    assert main(["plot", "--task", "easyvqa-tiny", "--out", str(tmp_path / "plots")]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["ablation-easyvqa-tiny-0shot-first6.png", "ablation-easyvqa-tiny-1shot-first6.png",
+                    "fewshot-easyvqa-tiny-first6.png"]  # fmt: skip
+    assert all((tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
 def test_grid_typos_are_one_line_errors(tmp_path, capsys):
