@@ -31,8 +31,9 @@ def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, c
     assert "gpt2-train-blind" in out and "(n=2)*" in out
     assert main(["plot", "--task", "easyvqa-tiny", "--out", str(tmp_path / "plots")]) == 0
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert pngs == ["ablation-easyvqa-tiny-0shot-first6.png", "ablation-easyvqa-tiny-1shot-first6.png",
-                    "fewshot-easyvqa-tiny-first6.png"]  # fmt: skip
+    # This sweep's pictures (other tests' runs share the session's results database and add theirs).
+    assert {"ablation-easyvqa-tiny-0shot-first6.png", "ablation-easyvqa-tiny-1shot-first6.png",
+            "fewshot-easyvqa-tiny-first6.png"} <= set(pngs)  # fmt: skip
     assert all((tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
