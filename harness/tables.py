@@ -27,8 +27,16 @@ def _column(task, shots, limit) -> str:
     return f"{task} {shots}-shot" + (f" (first {limit})" if limit else "")
 
 
+def _labels(frame: pd.DataFrame) -> pd.Series:
+    """Row labels: the model name, plus its fingerprint where one name covers differently trained models
+    (a recipe changed with --set), so two such models are never averaged together."""
+    several = frame.groupby("model")["model_fingerprint"].transform("nunique") > 1
+    label = frame["model"].where(~several, frame["model"] + " [" + frame["model_fingerprint"].str[:8] + "]")
+    return label + np.where(frame["images"] == "black", " (images blacked out)", "")
+
+
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
-    keys = ["model", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
+    keys = ["model", "model_fingerprint", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
     return (
         frame.groupby(keys, dropna=False)
         .agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("seed", "nunique"), partial=("partial", "max"))
@@ -48,7 +56,7 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
 
     cells["cell"] = cells.apply(text, axis=1)
     cells["column"] = [_column(t, s, n) for t, s, n in zip(cells["task"], cells["shots"], cells["limit"])]
-    cells["row"] = cells["model"] + np.where(cells["images"] == "black", " (images blacked out)", "")
+    cells["row"] = _labels(cells)
     table = cells.pivot_table(index="row", columns="column", values="cell", aggfunc="first").fillna("")
     if published is not None and not published.empty:
         from harness.published import setting_differences
@@ -85,14 +93,17 @@ def compare(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     95% CI over the same (seed, sample id) pairs; '*' where the interval excludes zero."""
     if frame.empty or baseline not in set(frame["model"]):
         raise HarnessError(f"no finished runs of baseline model '{baseline}' in the results database")
+    frame = frame.assign(row=_labels(frame))
     base = frame[(frame["model"] == baseline) & (frame["images"] == "real")]
+    if base["model_fingerprint"].nunique() > 1:
+        raise HarnessError(f"baseline '{baseline}' names {base['model_fingerprint'].nunique()} differently trained models")
     cells: dict[str, dict[str, str]] = {}
     for (task, shots, limit), base_runs in base.groupby(["task", "shots", "limit"]):
         reference = {(seed, i): v for seed, d in zip(base_runs["seed"], base_runs["run_dir"]) for i, v in _sample_scores(d).items()}
         column = _column(task, shots, limit)
         others = frame[(frame["task"] == task) & (frame["shots"] == shots) & (frame["limit"] == limit)]
-        for (model, images), runs in others.groupby(["model", "images"]):
-            if model == baseline and images == "real":
+        for row, runs in others.groupby("row"):
+            if row == base["row"].iloc[0]:
                 continue
             theirs = {(seed, i): v for seed, d in zip(runs["seed"], runs["run_dir"]) for i, v in _sample_scores(d).items()}
             pairs = sorted(reference.keys() & theirs.keys())
@@ -100,7 +111,6 @@ def compare(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
                 continue
             delta, low, high = stats.paired_bootstrap_ci([reference[k] for k in pairs], [theirs[k] for k in pairs])
             mark = "*" if low > 0 or high < 0 else ""
-            row = model + (" (images blacked out)" if images == "black" else "")
             cells.setdefault(row, {})[column] = f"{100 * delta:+.2f} [{100 * low:+.1f}, {100 * high:+.1f}]{mark} (n={len(pairs)})"
     if not cells:
         raise HarnessError(f"no runs share a task, shots and samples with baseline '{baseline}'")
@@ -114,10 +124,11 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     out = []
-    for keys, group in frame.groupby(["task", "shots", "limit", "model", "lm", "recipe", "images", "metric"], dropna=False):
+    keys = ["task", "shots", "limit", "model", "model_fingerprint", "lm", "recipe", "images", "metric"]
+    for key, group in frame.groupby(keys, dropna=False):
         scores = [s for run_dir in group["run_dir"] for s in _samples(run_dir)]
         low, high = stats.bootstrap_ci(scores)
-        task, shots, limit, model, lm, recipe, images, metric = keys
+        task, shots, limit, model, _, lm, recipe, images, metric = key
         out.append({
             "task": task, "shots": shots, "limit": limit, "model": model, "lm": lm, "recipe": recipe, "images": images,
             "metric": metric, "mean": round(group["score"].mean(), 2),

@@ -10,9 +10,9 @@ def frame() -> pd.DataFrame:
     rows = []
     for seed, score in [(0, 30.0), (1, 32.0)]:
         rows.append(dict(model="gpt2-frozen", lm="gpt2", recipe="frozen", images="real", task="vqav2", shots=0,
-                         metric="VQA accuracy", score=score, seed=seed, partial=0, limit=0))  # fmt: skip
+                         metric="VQA accuracy", score=score, seed=seed, partial=0, limit=0, model_fingerprint="f1"))  # fmt: skip
     rows.append(dict(model="gpt2-frozen", lm="gpt2", recipe="frozen", images="black", task="vqav2", shots=0,
-                     metric="VQA accuracy", score=20.0, seed=0, partial=1, limit=50))  # fmt: skip
+                     metric="VQA accuracy", score=20.0, seed=0, partial=1, limit=50, model_fingerprint="f1"))  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -48,10 +48,17 @@ def test_compare_pairs_samples_by_seed_and_id(tmp_path):
     better = {i: 1.0 for i in ids}  # +50 points on exactly the same questions
     same = dict(base_scores)
     rows = [
-        dict(model="a-frozen", images="real", task="t", shots=0, limit=0, seed=0, run_dir=run("a", base_scores)),
-        dict(model="a-finetuned", images="real", task="t", shots=0, limit=0, seed=0, run_dir=run("b", better)),
-        dict(model="a-frozen", images="black", task="t", shots=0, limit=0, seed=0, run_dir=run("c", same)),
+        dict(model="a-frozen", images="real", task="t", shots=0, limit=0, seed=0, model_fingerprint="f1", run_dir=run("a", base_scores)),
+        dict(model="a-finetuned", images="real", task="t", shots=0, limit=0, seed=0, model_fingerprint="f1", run_dir=run("b", better)),
+        dict(model="a-frozen", images="black", task="t", shots=0, limit=0, seed=0, model_fingerprint="f1", run_dir=run("c", same)),
     ]
     table = compare(pd.DataFrame(rows), "a-frozen")
     assert table.loc["a-finetuned", "t 0-shot"] == "+50.00 [+40.0, +60.0]* (n=100)"
     assert table.loc["a-frozen (images blacked out)", "t 0-shot"] == "+0.00 [+0.0, +0.0] (n=100)"
+
+
+def test_two_differently_trained_models_of_one_name_are_never_averaged():
+    other = frame().iloc[:1].assign(model_fingerprint="f2abcdef99", score=90.0)
+    table = comparison(pd.concat([frame(), other], ignore_index=True))
+    assert table.loc["gpt2-frozen [f1]", "vqav2 0-shot"] == "31.00 ± 1.41 (n=2)"
+    assert table.loc["gpt2-frozen [f2abcdef]", "vqav2 0-shot"] == "90.00 (n=1)"
