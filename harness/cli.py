@@ -74,6 +74,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="few-shot curves and ablation bar charts as PNG")
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--out", default="plots", help="output folder")
+    p = sub.add_parser("report", help="one self-contained HTML page: tables, plots, sample galleries with images")
+    p.add_argument("--out", default="report", help="output folder (index.html and summary.md)")
+    p.add_argument("--task", default="*", help="task name pattern")
+    p.add_argument("--baseline", help="model for the delta table (default: the frozen model with the most runs)")
+    p.add_argument("--samples", type=int, default=24, help="samples shown per run")
     p = sub.add_parser("leaderboard", help="export the leaderboard (one row per task, shots, model, images)")
     p.add_argument("--csv", required=True, help="output file, e.g. results/leaderboard.csv")
     p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
@@ -84,7 +89,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from harness import distributed
+
+    # Under torchrun / accelerate launch, rank 0 speaks for the run; the others only report problems.
+    level = logging.INFO if distributed.is_main() else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     for noisy in ("transformers", "huggingface_hub", "timm", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     from transformers.utils import logging as hf_logging
@@ -93,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from harness import commands
 
+        if distributed.enabled():
+            distributed.init(getattr(args, "device", None))
+            if hasattr(args, "device"):
+                args.device = distributed.device_for_rank(args.device)
+            if hasattr(args, "quiet"):
+                args.quiet = args.quiet or not distributed.is_main()
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

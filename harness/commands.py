@@ -8,7 +8,7 @@ import time
 
 from tabulate import tabulate
 
-from harness import registry
+from harness import distributed, registry
 from harness.config import parse_overrides
 from harness.errors import HarnessError
 
@@ -78,7 +78,8 @@ def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
             table.append(row)
             log.info("run record: %s", m["run_dir"])
     headers = ["model", "images", "task", "shots", "n", m["metric"], "95% CI", *m["breakdown"]]
-    print(tabulate(table, headers=headers, tablefmt="github"))
+    if distributed.is_main():
+        print(tabulate(table, headers=headers, tablefmt="github"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -88,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = _task(args)
     _shots(args.shots, task)  # bad input fails now, not after training
     spec = _spec(args)
-    model = load_trained(spec, args.device)
+    with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
+        model = load_trained(spec, args.device)
     if model is None:
         log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
         model = train(spec, progress=not args.quiet, device=args.device)
@@ -114,7 +116,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     task = _task(args)
     _shots(args.shots, task)
     spec = _spec(args)
-    model = load_trained(spec, args.device)
+    with distributed.main_first():
+        model = load_trained(spec, args.device)
     if model is None:
         raise HarnessError(
             f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
@@ -176,7 +179,11 @@ def _results_frame(pattern: str = "*"):
     db = ResultsDB()
     frame = db.frame()
     db.close()
-    return frame[[fnmatch.fnmatchcase(t, pattern) for t in frame["task"]]] if not frame.empty else frame
+    if frame.empty:
+        return frame
+    # The pattern matches the task's name, or its label with a naming setting ("emoji-open 5-way").
+    keep = [fnmatch.fnmatchcase(t, pattern) or fnmatch.fnmatchcase(n, pattern) for t, n in zip(frame["task"], frame["task_name"])]
+    return frame[keep]
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -212,6 +219,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     for path in plot_all(_results_frame(args.task), Path(args.out)):
         print(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.report import build
+
+    print(build(_results_frame(args.task), Path(args.out), args.baseline, args.samples))
     return 0
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from harness import paths, stats, tasks
+from harness import distributed, paths, stats, tasks
 from harness.config import TaskConfig, from_mapping
 from harness.data import Row
 from harness.errors import HarnessError
@@ -62,8 +63,9 @@ def evaluate(
 ) -> dict:
     """Evaluate (resuming if interrupted) and return metrics; a finished run is read back, not redone."""
     run = run_folder(spec, task, settings)
-    if (done := run.metrics()) is not None:
-        _index(run)  # idempotent: a run finished before the database existed gets its row
+    if (done := distributed.broadcast(run.metrics())) is not None:
+        if distributed.is_main():
+            _index(run)  # idempotent: a run finished before the database existed gets its row
         return done
     dataset = tasks.load(task)
     all_rows = tasks.rows(task, dataset, settings.seed)
@@ -71,31 +73,35 @@ def evaluate(
     if settings.shots and task.kind == "naming":
         raise HarnessError(f"task {task.name}: a naming episode brings its own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
-    run.start(
-        {
-            "task": task.name,
-            "task_version": task.version,
-            "task_fingerprint": tasks.fingerprint(task, dataset),
-            "task_config": dataclasses.asdict(task),
-            "model": spec.describe(),
-            "settings": settings.describe(),
-            "n": len(rows),
-        }
-    )
-    finished = {s["id"]: s for s in run.finished_samples()}
-    todo = [r for r in rows if r.id not in finished]
-    if finished:
-        log.info("resuming %s: %d of %d samples already done", run.folder, len(finished), len(rows))
-    bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not progress)
-    for start in range(0, len(todo), settings.batch_size):
-        batch = todo[start : start + settings.batch_size]
+    main = distributed.is_main()
+    config = {
+        "task": task.name,
+        "task_version": task.version,
+        "task_fingerprint": tasks.fingerprint(task, dataset),
+        "task_config": dataclasses.asdict(task),
+        "model": spec.describe(),
+        "settings": settings.describe(),
+        "n": len(rows),
+    }
+    if main:
+        run.start(config)
+    # Rank 0 alone reads and writes the run record; the other ranks learn from it what is left to do.
+    finished = {s["id"]: s for s in run.finished_samples()} if main else {}
+    done_ids = distributed.broadcast(set(finished))
+    todo = [r for r in rows if r.id not in done_ids]
+    if done_ids:
+        log.info("resuming %s: %d of %d samples already done", run.folder, len(done_ids), len(rows))
+    mine, n_batches = distributed.shard(todo, settings.batch_size)
+    bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main))
+    for start in range(0, n_batches * settings.batch_size, settings.batch_size):
+        batch = mine[start : start + settings.batch_size]
         prompts = [
             tasks.build_prompt(task, dataset, r, draw_support(task.name, settings.seed, r, pool, settings.shots))
             for r in batch
         ]
         if settings.images == "black":
             prompts = [blacked_out(p) for p in prompts]
-        predictions = model.generate(prompts, task.max_new_tokens, task.stop)
+        predictions = model.generate(prompts, task.max_new_tokens, task.stop) if batch else []
         samples = [
             {
                 "id": r.id,
@@ -108,10 +114,13 @@ def evaluate(
             }
             for r, p, pred in zip(batch, prompts, predictions)
         ]
-        run.append(samples)
-        finished.update((s["id"], s) for s in samples)
-        bar.update(len(batch))
+        for part in distributed.gather(samples) or []:  # every rank's batch, on rank 0
+            run.append(part)
+            finished.update((s["id"], s) for s in part)
+            bar.update(len(part))
     bar.close()
+    if not main:
+        return distributed.broadcast(None)
     base = {
         "task": task.name,
         "model": spec.name,
@@ -121,8 +130,22 @@ def evaluate(
         "partial": len(rows) < len(all_rows),
     }
     if task.kind == "naming":  # a naming run's shot count is Frozen's inner shots
-        base["shots"] = tasks.naming_options(task)["inner_shots"] if task.split not in dataset.splits else 0
-    return finish(run, task, rows, [finished[r.id] for r in rows], base)
+        base["shots"] = 0
+        if task.split not in dataset.splits:  # generated episodes: their setting goes with the numbers
+            opts = tasks.naming_options(task)
+            base.update(shots=opts["inner_shots"], **{k: opts[k] for k in tasks.NAMING_SETTING})
+    _check_complete(run, rows)
+    return distributed.broadcast(finish(run, task, rows, [finished[r.id] for r in rows], base))
+
+
+def _check_complete(run: RunDir, rows: list[Row]) -> None:
+    """Every query answered exactly once in samples.jsonl, whatever the process count and restarts."""
+    counts = Counter(s["id"] for s in run.finished_samples())
+    repeated = [i for i, c in counts.items() if c > 1]
+    missing = [r.id for r in rows if r.id not in counts]
+    if repeated or missing:
+        what = f"id {repeated[0]!r} answered {counts[repeated[0]]} times" if repeated else f"no answer for id {missing[0]!r}"
+        raise HarnessError(f"{run.samples_path}: {what} ({len(repeated)} repeated, {len(missing)} missing)")
 
 
 def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], base: dict) -> dict:
@@ -176,5 +199,6 @@ def rescore(folder: Path) -> tuple[dict, dict]:
         sample["score"] = tasks.score(task, sample["prediction"], row)
     if task.kind != "caption":
         run.rewrite_samples(samples)
-    base = {k: old[k] for k in ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial")}
+    keep = ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial", *tasks.NAMING_SETTING)
+    base = {k: old[k] for k in keep if k in old}
     return old, finish(run, task, rows, samples, base)

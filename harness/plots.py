@@ -6,6 +6,7 @@ pooled over every sample of every seed (the leaderboard's interval).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,12 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _filename(kind: str, what: str, limit: int) -> str:
+    """e.g. 'fewshot-emoji-open-2-way-first100.png': task labels carry spaces and '+'."""
+    name = f"{kind}-{what}" + (f"-first{limit}" if limit else "")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name) + ".png"
 
 
 def fewshot_curves(board: pd.DataFrame, out: Path) -> list[Path]:
@@ -39,7 +46,7 @@ def fewshot_curves(board: pd.DataFrame, out: Path) -> list[Path]:
         ax.set(xlabel="shots", ylabel=rows["metric"].iloc[0], title=f"{task}" + (f" (first {limit})" if limit else ""))
         ax.set_xticks(sorted(rows["shots"].unique()))
         ax.legend(fontsize=7)
-        path = out / f"fewshot-{task}{f'-first{limit}' if limit else ''}.png"
+        path = out / _filename("fewshot", task, limit)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -53,7 +60,7 @@ def ablation_bars(board: pd.DataFrame, out: Path) -> list[Path]:
     written = []
     for (task, shots, limit), rows in board.groupby(["task", "shots", "limit"]):
         models = sorted(rows["model"].unique())
-        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(models), 4))
+        fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 1.1 * len(models)), 4))
         width = 0.38
         for offset, images in ((-width / 2, "real"), (width / 2, "black")):
             part = rows[rows["images"] == images].set_index("model").reindex(models)
@@ -64,7 +71,46 @@ def ablation_bars(board: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=8)
         ax.set(ylabel=rows["metric"].iloc[0], title=f"{task} {shots}-shot" + (f" (first {limit})" if limit else ""))
         ax.legend(fontsize=7)
-        path = out / f"ablation-{task}-{shots}shot{f'-first{limit}' if limit else ''}.png"
+        path = out / _filename("ablation", f"{task}-{shots}shot", limit)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def naming_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[Path]:
+    """One PNG per naming task on generated episodes: score vs inner shots (a line per model and ways)
+    and score vs ways (a line per model and inner shots), the two axes of Frozen's miniImageNet table."""
+    plt = _pyplot()
+    naming = frame.dropna(subset=["ways"]).drop_duplicates("task").set_index("task")
+    if naming.empty:
+        return []
+    rows = board[board["task"].isin(naming.index)].copy()
+    for key in ("task_name", "ways", "repeats", "induction"):
+        rows[key] = rows["task"].map(naming[key])
+    rows["ways"] = rows["ways"].astype(int)
+    written = []
+    for (task, limit), part in rows.groupby(["task_name", "limit"]):
+        panels = [(x, line) for x, line in (("shots", "ways"), ("ways", "shots")) if part[x].nunique() > 1]
+        if not panels:
+            continue
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+        for ax, (x, line_key) in zip(axes[0], panels):
+            keys = ["model", "images", line_key, "repeats", "induction"]
+            for (model, images, value, repeats, induction), line in part.groupby(keys):
+                line = line.sort_values(x)
+                label = f"{model}, {value}-{'way' if line_key == 'ways' else 'shot'}"
+                label += (f", x{repeats}" if repeats > 1 else "") + (", +induction" if induction else "")
+                label += " (images blacked out)" if images == "black" else ""
+                style = "--" if images == "black" else "-"
+                ax.plot(line[x], line["mean"], marker="o", linestyle=style, label=label)
+                ax.fill_between(line[x], line["ci95_low"], line["ci95_high"], alpha=0.15)
+            ax.set_xticks(sorted(part[x].unique()))
+            ax.set(xlabel="inner shots" if x == "shots" else "ways", ylabel=part["metric"].iloc[0])
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{task}: naming" + (f" (first {limit})" if limit else ""))
+        path = out / _filename("naming", task, limit)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -77,4 +123,4 @@ def plot_all(frame: pd.DataFrame, out: Path) -> list[Path]:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     out.mkdir(parents=True, exist_ok=True)
     board = leaderboard(frame)
-    return fewshot_curves(board, out) + ablation_bars(board, out)
+    return fewshot_curves(board, out) + ablation_bars(board, out) + naming_curves(board, frame, out)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness import __version__, paths
+from harness.tasks import NAMING_SETTING, naming_label
 
 
 class RunDir:
@@ -150,11 +151,35 @@ class ResultsDB:
         import pandas as pd
 
         frame = pd.read_sql_query("SELECT * FROM runs", self._db)
+        metrics = [json.loads(m) for m in frame["metrics_json"]]
         # --limit N evaluates other questions than a full run: never averaged together.
-        frame["limit"] = [json.loads(m).get("limit", 0) for m in frame["metrics_json"]]
+        frame["limit"] = [m.get("limit", 0) for m in metrics]
+        # Generated naming episodes: 2-way and 5-way (or with induction) are different tasks in every table.
+        setting = [_naming_setting(m, d) for m, d in zip(metrics, frame["run_dir"])]
+        frame["task_name"] = frame["task"]
+        for i, key in enumerate(NAMING_SETTING):
+            frame[key] = [s[i] if s else None for s in setting]
+        frame["task"] = [naming_label(t, *s) if s else t for t, s in zip(frame["task"], setting)]
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
         keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
         return frame.sort_values("created", kind="stable").drop_duplicates(keys, keep="last").reset_index(drop=True)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _naming_setting(metrics: dict, run_dir: str) -> tuple | None:
+    """(ways, repeats, induction) of a run on generated naming episodes, else None. Records written
+    before the setting was part of metrics.json have it in their config.json."""
+    if all(k in metrics for k in NAMING_SETTING):
+        return tuple(metrics[k] for k in NAMING_SETTING)
+    if metrics.get("metric") != "naming_accuracy":
+        return None
+    try:
+        task = json.loads((Path(run_dir) / "config.json").read_text())["task_config"]
+    except (OSError, ValueError, KeyError):
+        return None
+    options = task.get("options") or {}
+    if task.get("source") == "frozen-episodes" or "ways" not in options:
+        return None
+    return options["ways"], options.get("repeats", 1), bool(options.get("induction", False))

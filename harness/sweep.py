@@ -27,6 +27,7 @@ class Grid:
     limit: int = 0
     set: dict = field(default_factory=dict)  # recipe overrides for every model (part of their fingerprints)
     task_set: dict = field(default_factory=dict)  # task field / naming option overrides for every task
+    ways: tuple[int, ...] = ()  # naming tasks on generated episodes: each of these ways (empty: the task's own)
     batch_size: int = 32
     description: str = ""
 
@@ -46,23 +47,31 @@ def run_grid(path: Path, device: str | None = None, progress: bool = True) -> in
         if model is None:
             log.info("sweep %s: training %s (fingerprint %s)", grid.name, spec.name, spec.fingerprint)
             model = train(spec, progress=progress, device=device)
-        for task in tasks:
-            # A naming task's shots are Frozen's inner shots, at least 1: 0 and 1 are the same cell.
-            shot_counts = sorted({max(s, 1) for s in grid.shots}) if task.kind == "naming" else grid.shots
-            for shots in shot_counts:
-                run_task, support_shots = task, shots
-                if task.kind == "naming":  # shots are Frozen's inner shots
-                    run_task, support_shots = replace_fields(
-                        task, {"options": {**task.options, **grid.task_set, "inner_shots": shots}}, str(path)
-                    ), 0
-                elif grid.task_set:
-                    run_task = replace_fields(task, grid.task_set, str(path))
-                for seed in grid.seeds:
-                    for images in grid.images:
-                        settings = EvalSettings(support_shots, seed, images, grid.batch_size, grid.limit)
-                        m = evaluate(model, spec, run_task, settings, progress=progress)
-                        log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, task.name, shots, seed, images,
-                                 m["metric"], m["score"])  # fmt: skip
-                        cells += 1
+        for run_task, support_shots in _task_cells(grid, tasks, path):
+            for seed in grid.seeds:
+                for images in grid.images:
+                    settings = EvalSettings(support_shots, seed, images, grid.batch_size, grid.limit)
+                    m = evaluate(model, spec, run_task, settings, progress=progress)
+                    log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, run_task.name, m["shots"], seed, images,
+                             m["metric"], m["score"])  # fmt: skip
+                    cells += 1
         del model
+    return cells
+
+
+def _task_cells(grid: Grid, tasks: list, path: Path) -> list[tuple]:
+    """(task as run, support shots) for every task x shots (x ways for naming) cell of the grid."""
+    cells = []
+    for task in tasks:
+        if task.kind != "naming":
+            run_task = replace_fields(task, grid.task_set, str(path)) if grid.task_set else task
+            cells += [(run_task, shots) for shots in grid.shots]
+            continue
+        # A naming task's shots are Frozen's inner shots, at least 1: 0 and 1 are the same cell.
+        for ways in grid.ways or (None,):
+            for shots in sorted({max(s, 1) for s in grid.shots}):
+                options = {**task.options, **grid.task_set, "inner_shots": shots}
+                if ways is not None:
+                    options["ways"] = ways
+                cells.append((replace_fields(task, {"options": options}, str(path)), 0))
     return cells

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.tasks import naming_label
 from harness.errors import HarnessError
 
 # The leaderboard's columns, in this order (documented in the README; append new ones at the end).
@@ -64,9 +65,12 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
         ours = dict(zip(cells["column"], cells["lm"]))
         extra = {}
         for _, p in published.iterrows():
-            # A naming row's shot count is its inner shots, as in our naming columns.
+            # A naming row's shot count is its inner shots, and its task label names its setting, as ours do.
             shots = p["shots"] if pd.notna(p["shots"]) else p["inner_shots"]
-            column = f"{p['task']} {int(shots)}-shot" if pd.notna(shots) else None
+            task = p["task"]
+            if pd.notna(p["ways"]):
+                task = naming_label(task, int(p["ways"]), induction=bool(pd.notna(p["induction"]) and p["induction"]))
+            column = f"{task} {int(shots)}-shot" if pd.notna(shots) else None
             if column in table.columns:
                 label = f"published: {p['model']} ({p['source']}{', secondary' if p['secondary'] else ''})"
                 differs = setting_differences(p, task=p["task"], shots=int(shots), lm=ours[column])

@@ -25,6 +25,14 @@ from harness.prompt import Image, Prompt
 KINDS = ("vqa", "caption", "naming")
 NAMING_OPTIONS = {"ways": 2, "inner_shots": 1, "repeats": 1, "induction": False, "open_ended": True,
                   "episodes": 200, "support_vendors": None, "query_vendor": None}  # fmt: skip
+# The naming options that change what a score means: recorded with it, and shown with the task's name.
+NAMING_SETTING = ("ways", "repeats", "induction")
+
+
+def naming_label(task: str, ways: int, repeats: int = 1, induction: bool = False) -> str:
+    """A naming task's name with its setting, e.g. 'miniimagenet-open 5-way +induction': the tables'
+    task label, so that 2-way and 5-way numbers are never averaged together."""
+    return f"{task} {ways}-way" + (f" x{repeats} repeats" if repeats > 1 else "") + (" +induction" if induction else "")
 
 
 def fingerprint(task: TaskConfig, dataset: Dataset) -> str:

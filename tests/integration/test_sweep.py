@@ -11,6 +11,7 @@ models: [gpt2-frozen, gpt2-train-blind]
 shots: [0, 1]
 seeds: [0, 1]
 images: [real]
+ways: [2, 3]
 limit: 6
 set: {steps: 2, batch_size: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 3}
 """
@@ -22,7 +23,7 @@ def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, c
     caplog.set_level("INFO")
     assert main(["sweep", str(grid), "--quiet"]) == 0
     assert caplog.text.count("sweep tiny: training") == 2  # one per model, shared across tasks
-    assert "12 cells done" in capsys.readouterr().out  # 2 models x (vqa 2 shots + naming 1) x 2 seeds
+    assert "16 cells done" in capsys.readouterr().out  # 2 models x (vqa 2 shots + naming 2 ways) x 2 seeds
     caplog.clear()
     assert main(["sweep", str(grid), "--quiet"]) == 0
     assert "training" not in caplog.text and "resuming" not in caplog.text
@@ -35,6 +36,13 @@ def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, c
     assert {"ablation-easyvqa-tiny-0shot-first6.png", "ablation-easyvqa-tiny-1shot-first6.png",
             "fewshot-easyvqa-tiny-first6.png"} <= set(pngs)  # fmt: skip
     assert all((tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # Naming: 2-way and 3-way are separate columns, never averaged, and plotted against ways.
+    capsys.readouterr()
+    assert main(["table", "--task", "miniimagenet-open-tiny*", "--no-published"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "miniimagenet-open-tiny 2-way 1-shot (first 6)" in header and "miniimagenet-open-tiny 3-way 1-shot" in header
+    assert main(["plot", "--task", "miniimagenet-open-tiny*", "--out", str(tmp_path / "naming")]) == 0
+    assert (tmp_path / "naming" / "naming-miniimagenet-open-tiny-first6.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_grid_typos_are_one_line_errors(tmp_path, capsys):

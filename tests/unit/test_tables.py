@@ -62,3 +62,19 @@ def test_two_differently_trained_models_of_one_name_are_never_averaged():
     table = comparison(pd.concat([frame(), other], ignore_index=True))
     assert table.loc["gpt2-frozen [f1]", "vqav2 0-shot"] == "31.00 ± 1.41 (n=2)"
     assert table.loc["gpt2-frozen [f2abcdef]", "vqav2 0-shot"] == "90.00 (n=1)"
+
+
+def test_published_naming_numbers_join_the_column_of_their_ways_and_induction():
+    """Frozen's miniImageNet table has 2- and 5-way rows, with and without induction: each number
+    joins only the column of exactly its setting, never another's."""
+    rows = [
+        dict(model="gpt2-frozen", lm="gpt2", recipe="frozen", images="real", task=task, shots=1, seed=0, score=s,
+             metric="naming accuracy", partial=0, limit=0, model_fingerprint="f1")
+        for task, s in [("miniimagenet-open 2-way", 40.0), ("miniimagenet-open 5-way", 15.0)]
+    ]  # fmt: skip
+    table = comparison(pd.DataFrame(rows), load_published())
+    frozen = [i for i in table.index if i.startswith("published: Frozen (Frozen (Tsimpoukelli")]
+    cells = {c: [table.loc[i, c] for i in frozen if table.loc[i, c]] for c in table.columns}
+    assert [c.split(" ")[0] for c in cells["miniimagenet-open 2-way 1-shot"]] == ["29"]
+    assert [c.split(" ")[0] for c in cells["miniimagenet-open 5-way 1-shot"]] == ["18"]
+    assert "miniimagenet-open 2-way +induction 1-shot" not in table.columns  # no runs of ours in that setting

@@ -1,0 +1,52 @@
+"""torchrun with 2 processes on the CPU (gloo): the same answers, sample by sample, as 1 process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = ["steps=4", "batch_size=4", "image_size=32", "save_every=2", "train_data=tiny-shapes", "seed=11"]
+SETS = [a for s in RECIPE for a in ("--set", s)]
+
+
+def _harness(home: Path, *args: str, procs: int = 1) -> subprocess.CompletedProcess:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs),
+                "-m", "harness"] if procs > 1 else [sys.executable, "-m", "harness"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _samples(home: Path, task: str) -> dict[str, dict]:
+    runs = sorted((home / "runs" / task).glob("*/*/samples.jsonl"))
+    assert len(runs) == 1
+    lines = runs[0].read_text().splitlines()
+    samples = [json.loads(line) for line in lines]
+    assert len({s["id"] for s in samples}) == len(samples)  # no id twice
+    return {s["id"]: s for s in samples}
+
+
+@pytest.mark.parametrize("task, shots", [("easyvqa-tiny", "1"), ("miniimagenet-open-tiny", "1")])
+def test_two_process_evaluation_matches_one_process_sample_by_sample(tiny_hub, tmp_path, task, shots):
+    one, two = tmp_path / "one", tmp_path / "two"
+    _harness(one, "train", "--model", "gpt2-frozen", "--quiet", *SETS)
+    shutil.copytree(one, two)  # the same trained checkpoint for both
+    args = ["eval", "--model", "gpt2-frozen", "--task", task, "--shots", shots, "--batch-size", "3", "--quiet", *SETS]
+    single = _harness(one, *args)
+    double = _harness(two, *args, procs=2)
+    a, b = _samples(one, task), _samples(two, task)
+    assert a.keys() == b.keys() and len(a) >= 20
+    for i in a:
+        assert (a[i]["prompt"], a[i]["prediction"], a[i]["score"]) == (b[i]["prompt"], b[i]["prediction"], b[i]["score"]), i
+    # Rank 0 alone printed the table, and it is the same table.
+    assert single.stdout == double.stdout and single.stdout.count("gpt2-frozen") == 1
+    metrics = [json.loads(next((h / "runs" / task).glob("*/*/metrics.json")).read_text()) for h in (one, two)]
+    assert {k: v for k, v in metrics[0].items() if k != "run_dir"} == {k: v for k, v in metrics[1].items() if k != "run_dir"}
