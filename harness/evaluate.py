@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from harness import distributed, paths, stats, tasks
@@ -92,6 +93,7 @@ def evaluate(
     if done_ids:
         log.info("resuming %s: %d of %d samples already done", run.folder, len(done_ids), len(rows))
     mine, n_batches = distributed.shard(todo, settings.batch_size)
+    fit = [settings.batch_size]  # the generation batch that fits in memory, halved on out-of-memory
     bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main))
     for start in range(0, n_batches * settings.batch_size, settings.batch_size):
         batch = mine[start : start + settings.batch_size]
@@ -101,7 +103,7 @@ def evaluate(
         ]
         if settings.images == "black":
             prompts = [blacked_out(p) for p in prompts]
-        predictions = model.generate(prompts, task.max_new_tokens, task.stop) if batch else []
+        predictions = _generate_fitting(model, prompts, task, run, fit) if batch else []
         samples = [
             {
                 "id": r.id,
@@ -138,6 +140,26 @@ def evaluate(
     return distributed.broadcast(finish(run, task, rows, [finished[r.id] for r in rows], base))
 
 
+def _generate_fitting(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]) -> list[str]:
+    """Generate in chunks of ``fit[0]``; out of memory halves it (for the rest of the run, noted in
+    the run's events.jsonl) and the same prompts go again. Answers do not depend on the batch."""
+    out: list[str] = []
+    while len(out) < len(prompts):
+        chunk = prompts[len(out) : len(out) + fit[0]]
+        try:
+            out += model.generate(chunk, task.max_new_tokens, task.stop)
+        except torch.OutOfMemoryError:
+            if fit[0] == 1:
+                raise HarnessError(f"out of memory generating one answer for task {task.name}: the model "
+                                   "does not fit this device; try another --device") from None  # fmt: skip
+            fit[0] //= 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            log.warning("out of memory: generation batch halved to %d (noted in %s)", fit[0], run.events_path)
+            run.event({"event": "out_of_memory", "stage": "generate", "batch_size_now": fit[0]})
+    return out
+
+
 def _check_complete(run: RunDir, rows: list[Row]) -> None:
     """Every query answered exactly once in samples.jsonl, whatever the process count and restarts."""
     counts = Counter(s["id"] for s in run.finished_samples())
@@ -166,6 +188,8 @@ def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], 
         "ci95": [round(100 * low, 2), round(100 * high, 2)],
         **base,
     }
+    if events := run.events():
+        metrics["events"] = events
     run.write_metrics(metrics)
     _index(run, replace=True)
     return metrics

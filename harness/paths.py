@@ -48,14 +48,29 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file."""
+    """Write to a temporary file beside ``path``, fsync, then rename: readers never see half a file.
+
+    A failed write (a full disk) leaves the old file as it was and raises a one-line HarnessError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, err) from None
+
+
+def write_error(path: Path, err: OSError):
+    from harness.errors import HarnessError
+
+    return HarnessError(
+        f"{path}: could not write ({err.strerror or err}); everything finished before is kept: "
+        "free the space and run the same command again to resume"
+    )
 
 
 def fingerprint(obj: object) -> str:

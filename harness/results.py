@@ -7,6 +7,7 @@ every finished sample and resumes after them) and ``metrics.json`` once the run 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ class RunDir:
         self.folder = folder
         self.samples_path = folder / "samples.jsonl"
         self.metrics_path = folder / "metrics.json"
+        self.events_path = folder / "events.jsonl"  # what happened on the way (out of memory, skipped samples)
 
     def start(self, config: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -42,11 +44,33 @@ class RunDir:
         return [json.loads(line) for line in raw[:end].splitlines() if line.strip()]
 
     def append(self, samples: Iterable[dict]) -> None:
-        text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
-        with open(self.samples_path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        """Append whole lines; a write cut short (a full disk) is cut back to the last whole line."""
+        data = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples).encode()
+        fd = os.open(self.samples_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise paths.write_error(self.samples_path, err) from None
+        finally:
+            os.close(fd)
+
+    def event(self, event: dict) -> None:
+        from datetime import datetime, timezone
+
+        line = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
+        with open(self.events_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def events(self) -> list[dict]:
+        if not self.events_path.exists():
+            return []
+        return [json.loads(x) for x in self.events_path.read_text().splitlines() if x.strip().endswith("}")]
 
     def rewrite_samples(self, samples: Iterable[dict]) -> None:
         """Replace samples.jsonl whole (atomically): for scores known only once every sample is in."""

@@ -50,3 +50,36 @@ def test_two_process_evaluation_matches_one_process_sample_by_sample(tiny_hub, t
     assert single.stdout == double.stdout and single.stdout.count("gpt2-frozen") == 1
     metrics = [json.loads(next((h / "runs" / task).glob("*/*/metrics.json")).read_text()) for h in (one, two)]
     assert {k: v for k, v in metrics[0].items() if k != "run_dir"} == {k: v for k, v in metrics[1].items() if k != "run_dir"}
+
+
+def test_two_process_evaluation_killed_mid_run_resumes_with_nothing_lost_or_repeated(tiny_hub, tmp_path):
+    import signal
+    import time
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    _harness(one, "train", "--model", "gpt2-frozen", "--quiet", *SETS)
+    shutil.copytree(one, two)
+    args = ["eval", "--model", "gpt2-frozen", "--task", "easyvqa-tiny", "--shots", "1", "--batch-size", "2", "--quiet", *SETS]
+    _harness(one, *args)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_HOME": str(two), "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "harness"]
+    proc = subprocess.Popen([*launcher, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    samples = two / "runs" / "easyvqa-tiny"
+    deadline = time.monotonic() + 300
+
+    def written() -> int:
+        files = list(samples.glob("*/*/samples.jsonl"))
+        return len(files[0].read_bytes().splitlines()) if files else 0
+
+    while written() < 30:
+        assert time.monotonic() < deadline and proc.poll() is None, "the run must be killed mid-way"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks at once
+    proc.wait()
+    killed_at = written()
+    assert 30 <= killed_at < 240
+    _harness(two, *args, procs=2)
+    a, b = _samples(one, "easyvqa-tiny"), _samples(two, "easyvqa-tiny")  # _samples checks: no id twice
+    assert a.keys() == b.keys() and len(b) == 240
+    assert all(a[i]["prediction"] == b[i]["prediction"] for i in a)
