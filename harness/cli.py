@@ -35,10 +35,20 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
                    help="evaluate with real images, blacked-out images, both, or the recipe's default")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=0, help="only the first N queries: a quick look, marked partial")
+    p.add_argument("--skip-bad-samples", action="store_true",
+                   help="skip queries whose image cannot be read, counted in the run record and the table "
+                        "(default: such an image stops the run, naming the file)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="harness", description=__doc__)
+    ap = _Parser(prog="harness", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train the model if its checkpoint is missing, evaluate, print the table")
     _model_args(p)

@@ -68,11 +68,11 @@ def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
             run_task, support_shots = replace_fields(task, {"options": options}, f"task {task.name}"), 0
         for images in _conditions(args.images, spec.recipe.eval_images):
             settings = EvalSettings(shots=support_shots, seed=args.seed, images=images, batch_size=args.batch_size,
-                                    limit=args.limit)  # fmt: skip
+                                    limit=args.limit, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
             m = evaluate(model, spec, run_task, settings, progress=not args.quiet)
             low, high = m["ci95"]
             label = "real images" if images == "real" else "images blacked out"
-            partial = " (partial)" if m.get("partial") else ""
+            partial = (" (partial)" if m.get("partial") else "") + (f" ({m['skipped']} skipped)" if m.get("skipped") else "")
             row = [spec.name, label, task.name, shots, f"{m['n']}{partial}", f"{m['score']:.2f}", f"[{low:.1f}, {high:.1f}]"]
             row += [f"{v:.2f}" for v in m["breakdown"].values()]
             table.append(row)

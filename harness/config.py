@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
+import string
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ import yaml
 from harness.errors import HarnessError
 
 T = TypeVar("T")
+
+TASK_KINDS = ("vqa", "caption", "naming")
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ class EncoderSpec:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One ablation row of the Frozen table: what trains, how, and on what (see DESIGN.md)."""
+    """One ablation row of the Frozen table: what trains, how, and on what (see DESIGN.md).
+
+    Built through ``from_mapping`` (recipe files, ``--set``), whose errors name the file or flag."""
 
     name: str
     description: str
@@ -85,12 +92,17 @@ class Recipe:
             "steps": self.steps >= 1,
             "batch_size": self.batch_size >= 1,
             "image_size": self.image_size >= 16,
-            "lr": self.lr > 0,
+            "lr": math.isfinite(self.lr) and self.lr > 0,
             "save_every": self.save_every >= 1,
+            "betas": all(math.isfinite(b) and 0 <= b < 1 for b in self.betas),
+            "weight_decay": math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            "grad_clip": math.isfinite(self.grad_clip) and self.grad_clip >= 0,
+            "warmup_steps": self.warmup_steps >= 0,
+            "seed": self.seed >= 0,
         }
         for name, ok in checks.items():
             if not ok:
-                raise HarnessError(f"recipe '{self.name}': invalid {name} = {getattr(self, name)!r}")
+                raise HarnessError(f"invalid {name} = {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -113,12 +125,42 @@ class TaskConfig:
     options: dict = field(default_factory=dict)
     hub: dict = field(default_factory=dict)  # hub copies: {dataset_id, splits, columns} for the source's load_hub
 
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise HarnessError(f"unknown kind '{self.kind}' (known: {', '.join(TASK_KINDS)})")
+        for name, ok in {"max_new_tokens": self.max_new_tokens >= 1, "subsample": self.subsample >= 0}.items():
+            if not ok:
+                raise HarnessError(f"invalid {name} = {getattr(self, name)!r}")
+        if any(not s for s in self.stop):
+            raise HarnessError(f"stop strings must not be empty, got {list(self.stop)!r}")
+        check_template(self.prompt, ("question",), "prompt")
+        check_template(self.shot_prompt, ("question", "answer"), "shot_prompt")
+
+
+def check_template(template: str, allowed: tuple[str, ...], where: str) -> None:
+    """A prompt template may only use ``{name}`` for the allowed names (``{{``/``}}`` for braces)."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        bad = next((name for name in names if name not in allowed), None)
+        if bad is None:
+            template.format(**{name: "x" for name in allowed})
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        raise HarnessError(
+            f"{where}: bad template {template!r:.80} ({exc}); write literal braces as {{{{ }}}}"
+        ) from None
+    if bad is not None:
+        placeholders = ", ".join("{" + name + "}" for name in allowed)
+        raise HarnessError(f"{where}: unknown placeholder {{{bad}}} in {template!r:.80} (allowed: {placeholders})")
+
 
 def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:
     """Check ``value`` against a simple annotation; return (ok, value converted to the field's type)."""
     origin = typing.get_origin(hint)
     if hint is float:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool), float(value) if isinstance(value, (int, float)) else value)
+        return (
+            isinstance(value, (int, float)) and not isinstance(value, bool),
+            float(value) if isinstance(value, (int, float)) else value,
+        )
     if hint in (int, str, bool):
         return (type(value) is hint, value)
     if hint is dict or origin is dict:
@@ -168,28 +210,123 @@ def from_mapping(cls: type[T], data: Any, where: str) -> T:
     for key, value in data.items():
         ok, converted = _type_ok(value, hints[key])
         if not ok:
-            raise HarnessError(f"{where}: field '{key}' must be {_describe(hints[key])}, got {value!r}")
+            raise HarnessError(f"{where}: field '{key}' must be {_describe(hints[key])}, got {_short(value)}")
         values[key] = converted
-    return cls(**values)
+    try:
+        return cls(**values)
+    except HarnessError as exc:  # a value checked by the class itself (a range, a template)
+        raise HarnessError(f"{where}: {exc}") from None
 
 
 def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is not None:  # tuple[str, ...], dict[str, int], int | None
+        return str(hint).replace("typing.", "")
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data only: no Python objects, no code), refusing duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *base" merges; its keys may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a plain value, got {type(key).__name__}", key_node.start_mark
+                ) from None
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_short(key)} (first on line {first + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+# A document whose aliases expand to more values than this is refused ("billion laughs").
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(obj: Any, memo: dict[int, int]) -> int:
+    """How many values ``obj`` holds once every alias is expanded (shared lists/dicts counted per use)."""
+    if not isinstance(obj, (list, dict)):
+        return 1
+    if id(obj) not in memo:
+        memo[id(obj)] = MAX_YAML_VALUES + 1  # a self-referencing structure is infinitely large
+        items = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
+        total = 1
+        for item in items:
+            total += _expanded_size(item, memo)
+            if total > MAX_YAML_VALUES:
+                break
+        memo[id(obj)] = total
+    return memo[id(obj)]
+
+
+def _load_yaml(text: str | bytes) -> Any:
+    """Safe-load YAML text with ``StrictLoader``; problems raise ``_YAMLProblem`` (line, text)."""
+    loader = None
+    try:
+        loader = StrictLoader(text)
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        if isinstance(exc, yaml.reader.ReaderError) and isinstance(text, str):
+            line = text[: exc.position].count("\n") + 1
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+        raise _YAMLProblem(line, f"{kind}: {problem}") from None
+    except RecursionError:
+        raise _YAMLProblem(None, "YAML nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    try:
+        too_big = _expanded_size(data, {}) > MAX_YAML_VALUES
+    except RecursionError:
+        too_big = True
+    if too_big:
+        raise _YAMLProblem(None, f"YAML expands to more than {MAX_YAML_VALUES} values (through aliases?)")
+    return data
+
+
+class _YAMLProblem(Exception):
+    def __init__(self, line: int | None, problem: str) -> None:
+        super().__init__(problem)
+        self.line, self.problem = line, problem
+
+
+def parse_yaml(text: str | bytes, where: str) -> Any:
+    """Safe-load YAML text; every problem becomes one line with ``where`` and the line number."""
+    try:
+        return _load_yaml(text)
+    except _YAMLProblem as exc:
+        line = f":{exc.line}" if exc.line is not None else ""
+        raise HarnessError(f"{where}{line}: {exc.problem}") from None
 
 
 def read_yaml(path: Path) -> Any:
     """Safe-load a YAML file; syntax errors become one line with the file and line number."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
-        raise HarnessError(f"{path}: cannot read ({exc.strerror})") from None
+        raise HarnessError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise HarnessError(f"{path}{line}: YAML syntax error: {problem}") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise HarnessError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+    return parse_yaml(text, str(path))
 
 
 def load_yaml(cls: type[T], path: Path, **extra: Any) -> T:
@@ -205,6 +342,9 @@ def replace_fields(obj: T, overrides: dict[str, Any], where: str) -> T:
     return from_mapping(type(obj), data, where)
 
 
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["steps=20", "lr=1e-3"]`` -> ``{"steps": 20, "lr": 0.001}`` (values parsed as YAML scalars)."""
     out: dict[str, Any] = {}
@@ -212,12 +352,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise HarnessError(f"--set expects key=value, got '{item}'")
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, str):
+        try:
+            parsed = _load_yaml(value)
+        except _YAMLProblem as exc:
+            raise HarnessError(f"--set {key.strip()}: cannot read the value {value!r:.60} ({exc.problem})") from None
+        if isinstance(parsed, str) and _EXPONENT_NUMBER.fullmatch(parsed.strip()):
             # YAML 1.1 reads "1e-3" as a string; on a command line it is plainly a number.
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
+            parsed = float(parsed)
         out[key.strip()] = parsed
     return out

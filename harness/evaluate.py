@@ -18,7 +18,7 @@ from tqdm import tqdm
 from harness import distributed, paths, stats, tasks
 from harness.config import TaskConfig, from_mapping
 from harness.data import Row
-from harness.errors import HarnessError
+from harness.errors import BadImage, HarnessError
 from harness.fewshot import draw_support
 from harness.models import ModelSpec
 from harness.models.prefix import VisualPrefixModel
@@ -35,10 +35,14 @@ class EvalSettings:
     images: str = "real"  # "real" | "black"
     batch_size: int = 32
     limit: int = 0  # 0: every row; N: the first N rows only, a quick look marked partial everywhere
+    skip_bad_samples: bool = False  # a query whose image cannot be read is skipped and counted, not an error
 
     def describe(self) -> dict:
         # batch_size is left out: it changes nothing in the answers.
-        return {"shots": self.shots, "seed": self.seed, "images": self.images, "limit": self.limit}
+        described = {"shots": self.shots, "seed": self.seed, "images": self.images, "limit": self.limit}
+        if self.skip_bad_samples:  # only when set: earlier run fingerprints stay valid
+            described["skip_bad_samples"] = True
+        return described
 
 
 # Bumped when samples.jsonl or metrics.json change shape or meaning (3: naming episodes drawn by the
@@ -96,13 +100,7 @@ def evaluate(
     fit = [settings.batch_size]  # the generation batch that fits in memory, halved on out-of-memory
     bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main))
     for start in range(0, n_batches * settings.batch_size, settings.batch_size):
-        batch = mine[start : start + settings.batch_size]
-        prompts = [
-            tasks.build_prompt(task, dataset, r, draw_support(task.name, settings.seed, r, pool, settings.shots))
-            for r in batch
-        ]
-        if settings.images == "black":
-            prompts = [blacked_out(p) for p in prompts]
+        batch, prompts, skipped = _prompts(task, dataset, mine[start : start + settings.batch_size], pool, settings)
         predictions = _generate_fitting(model, prompts, task, run, fit) if batch else []
         samples = [
             {
@@ -115,7 +113,7 @@ def evaluate(
                 "question_type": r.question_type,
             }
             for r, p, pred in zip(batch, prompts, predictions)
-        ]
+        ] + skipped
         for part in distributed.gather(samples) or []:  # every rank's batch, on rank 0
             run.append(part)
             finished.update((s["id"], s) for s in part)
@@ -137,7 +135,32 @@ def evaluate(
             opts = tasks.naming_options(task)
             base.update(shots=opts["inner_shots"], **{k: opts[k] for k in tasks.NAMING_SETTING})
     _check_complete(run, rows)
-    return distributed.broadcast(finish(run, task, rows, [finished[r.id] for r in rows], base))
+    scored = [r for r in rows if "skipped" not in finished[r.id]]
+    if len(scored) < len(rows):
+        reasons = [finished[r.id]["skipped"] for r in rows if "skipped" in finished[r.id]]
+        if not scored:
+            raise HarnessError(f"task {task.name}: every sample was skipped (first: {reasons[0]})")
+        base.update(skipped=len(reasons), skipped_examples=reasons[:5])
+    return distributed.broadcast(finish(run, task, scored, [finished[r.id] for r in scored], base))
+
+
+def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], settings: EvalSettings):
+    """(rows kept, their prompts, skipped-sample records): with --skip-bad-samples a query whose image
+    (or a support image) cannot be read is recorded as skipped with the reason; otherwise it stops the run."""
+    kept, prompts, skipped = [], [], []
+    for r in batch:
+        try:
+            support = draw_support(task.name, settings.seed, r, pool, settings.shots)
+            prompt = tasks.build_prompt(task, dataset, r, support)
+        except BadImage as err:
+            if not settings.skip_bad_samples:
+                raise HarnessError(f"{err} (query {r.id}; --skip-bad-samples skips and counts such queries)") from None
+            log.warning("skipping %s: %s", r.id, err)
+            skipped.append({"id": r.id, "skipped": str(err), "references": list(r.answers)})
+            continue
+        kept.append(r)
+        prompts.append(blacked_out(prompt) if settings.images == "black" else prompt)
+    return kept, prompts, skipped
 
 
 def _generate_fitting(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]) -> list[str]:
@@ -211,7 +234,7 @@ def rescore(folder: Path) -> tuple[dict, dict]:
         raise HarnessError(f"{folder}: not a finished run (no metrics.json or config.json)")
     config = json.loads((folder / "config.json").read_text())
     task = from_mapping(TaskConfig, config["task_config"], f"{folder / 'config.json'} [task_config]")
-    samples = run.finished_samples()
+    samples = [s for s in run.finished_samples() if "skipped" not in s]
     if len(samples) != old["n"]:
         raise HarnessError(f"{run.samples_path}: {len(samples)} samples, but the run recorded {old['n']}")
     rows = [
@@ -223,6 +246,7 @@ def rescore(folder: Path) -> tuple[dict, dict]:
         sample["score"] = tasks.score(task, sample["prediction"], row)
     if task.kind != "caption":
         run.rewrite_samples(samples)
-    keep = ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial", *tasks.NAMING_SETTING)
+    keep = ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial",
+            "skipped", "skipped_examples", *tasks.NAMING_SETTING)  # fmt: skip
     base = {k: old[k] for k in keep if k in old}
     return old, finish(run, task, rows, samples, base)

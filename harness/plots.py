@@ -30,6 +30,14 @@ def _filename(kind: str, what: str, limit: int) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name) + ".png"
 
 
+def _with_labels(board: pd.DataFrame) -> pd.DataFrame:
+    """The model name, with its fingerprint where one name covers differently trained models (as in
+    the tables), so two such models are never drawn as one line or one bar."""
+    several = board.groupby("model")["model_fingerprints"].transform("nunique") > 1
+    label = board["model"].where(~several, board["model"] + " [" + board["model_fingerprints"].str[:8] + "]")
+    return board.assign(model=label)
+
+
 def fewshot_curves(board: pd.DataFrame, out: Path) -> list[Path]:
     """One PNG per task: score vs shots, a line per model and image condition, CI bands."""
     plt = _pyplot()
@@ -122,5 +130,5 @@ def plot_all(frame: pd.DataFrame, out: Path) -> list[Path]:
     if frame.empty:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     out.mkdir(parents=True, exist_ok=True)
-    board = leaderboard(frame)
+    board = _with_labels(leaderboard(frame))
     return fewshot_curves(board, out) + ablation_bars(board, out) + naming_curves(board, frame, out)

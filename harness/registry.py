@@ -7,6 +7,7 @@ those folders or into ``$HARNESS_HOME/recipes`` / ``$HARNESS_HOME/tasks``.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Generic, TypeVar
 
 from harness import paths
 from harness.config import EncoderSpec, LMSpec, Recipe, TaskConfig, from_mapping, load_yaml, read_yaml
-from harness.errors import HarnessError, unknown_name
+from harness.errors import HarnessError, shown, unknown_name
 
 T = TypeVar("T")
 
@@ -106,8 +107,19 @@ def parse_model_name(name: str) -> ModelName:
             if lm_key in LMS:
                 return ModelName(name, LMS.get(lm_key), RECIPES.get(recipe_name))
             raise unknown_name("LM", lm_key, [*LMS.names(), *LM_ALIASES])
-    known = [f"{lm}-{r}" for lm in LMS.names() for r in RECIPES.names()]
-    raise unknown_name("model (expected <lm>-<recipe>)", name, known)
+    # No recipe suffix: if the name starts with a known LM (or alias), the rest is a mistyped recipe.
+    lm_keys = sorted([*LMS.names(), *LM_ALIASES], key=len, reverse=True)
+    lm_key = next((k for k in lm_keys if name.startswith(f"{k}-") and len(name) > len(k) + 1), None)
+    if lm_key is not None:
+        recipe_error = unknown_name("recipe", name[len(lm_key) + 1 :], RECIPES.names())
+        raise HarnessError(f"unknown model {shown(name)}: {recipe_error}")
+    close = difflib.get_close_matches(name, model_names(), n=3, cutoff=0.5)
+    if close:
+        raise HarnessError(f"unknown model {shown(name)}; did you mean {', '.join(close)}?")
+    lms, recipes = ", ".join([*LMS.names(), *LM_ALIASES]), ", ".join(RECIPES.names())
+    raise HarnessError(
+        f"unknown model {shown(name)}: expected <lm>-<recipe> with an LM of {lms} and a recipe of {recipes}"
+    )
 
 
 def model_names(pattern: str = "*") -> list[str]:

@@ -105,6 +105,9 @@ def _gallery(run: pd.Series, images: _Images, per_run: int) -> str:
     black = run["images"] == "black"
     cards = []
     for s in samples[:per_run]:
+        if "skipped" in s:  # --skip-bad-samples: the reason instead of an answer
+            cards.append(f'<div class="card skipped"><b>skipped:</b> {html.escape(s["skipped"])}</div>')
+            continue
         thumbs = []
         for key in _IMAGE_KEY.findall(s.get("prompt", "")):
             ref = images.ref(task_config, key) if task_config else None

@@ -73,8 +73,10 @@ class RunDir:
         return [json.loads(x) for x in self.events_path.read_text().splitlines() if x.strip().endswith("}")]
 
     def rewrite_samples(self, samples: Iterable[dict]) -> None:
-        """Replace samples.jsonl whole (atomically): for scores known only once every sample is in."""
-        text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+        """Replace samples.jsonl whole (atomically): for scores known only once every sample is in.
+        The records of skipped samples (--skip-bad-samples) stay."""
+        skipped = [s for s in self.finished_samples() if "skipped" in s]
+        text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in [*samples, *skipped])
         paths.atomic_write_text(self.samples_path, text)
 
     def write_metrics(self, metrics: dict) -> None:
@@ -178,6 +180,7 @@ class ResultsDB:
         metrics = [json.loads(m) for m in frame["metrics_json"]]
         # --limit N evaluates other questions than a full run: never averaged together.
         frame["limit"] = [m.get("limit", 0) for m in metrics]
+        frame["skipped"] = [m.get("skipped", 0) for m in metrics]  # queries skipped for unreadable images
         # Generated naming episodes: 2-way and 5-way (or with induction) are different tasks in every table.
         setting = [_naming_setting(m, d) for m, d in zip(metrics, frame["run_dir"])]
         frame["task_name"] = frame["task"]

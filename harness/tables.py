@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 LEADERBOARD_COLUMNS = [
     "task", "shots", "model", "lm", "recipe", "images", "metric", "mean", "std", "ci95_low", "ci95_high",
     "n_samples", "seeds", "n_seeds", "partial", "model_fingerprints", "task_fingerprint", "harness_version", "date",
-    "limit",
+    "limit", "skipped",
 ]  # fmt: skip
 
 
@@ -40,7 +40,8 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     keys = ["model", "model_fingerprint", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
     return (
         frame.groupby(keys, dropna=False)
-        .agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("seed", "nunique"), partial=("partial", "max"))
+        .agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("seed", "nunique"), partial=("partial", "max"),
+             skipped=("skipped", "sum"))  # fmt: skip
         .reset_index()
     )
 
@@ -53,7 +54,8 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
 
     def text(row) -> str:
         std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
-        return f"{row['mean']:.2f}{std} (n={row['n_seeds']}){'*' if row['partial'] else ''}"
+        skipped = f" [{int(row['skipped'])} skipped]" if row["skipped"] else ""
+        return f"{row['mean']:.2f}{std} (n={row['n_seeds']}){'*' if row['partial'] else ''}{skipped}"
 
     cells["cell"] = cells.apply(text, axis=1)
     cells["column"] = [_column(t, s, n) for t, s, n in zip(cells["task"], cells["shots"], cells["limit"])]
@@ -85,7 +87,7 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
 def _sample_scores(run_dir: str) -> dict[str, float]:
     path = Path(run_dir) / "samples.jsonl"
     samples = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return {s["id"]: s["score"] for s in samples}
+    return {s["id"]: s["score"] for s in samples if "skipped" not in s}
 
 
 def _samples(run_dir: str) -> list[float]:
@@ -143,6 +145,6 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
             "model_fingerprints": " ".join(sorted(group["model_fingerprint"].unique())),
             "task_fingerprint": " ".join(sorted(group["task_fingerprint"].dropna().unique())),
             "harness_version": " ".join(sorted(group["harness_version"].unique())),
-            "date": max(group["created"]),
+            "date": max(group["created"]), "skipped": int(group["skipped"].sum()),
         })  # fmt: skip
     return pd.DataFrame(out, columns=LEADERBOARD_COLUMNS).sort_values(["task", "shots", "limit", "model", "images"])

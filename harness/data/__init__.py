@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from PIL import Image as PILImage
 
-from harness.data.files import to_rgb
-from harness.errors import HarnessError
+from harness.data.files import check_image, decode_image
+from harness.errors import BadImage, HarnessError
+
+__all__ = ["BadImage", "Caption", "Dataset", "Row", "Source", "check_image", "load", "read_image", "sources"]
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,12 @@ class Caption:
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """Decode an image file to uint8 H x W x 3 (palette, grey and alpha images converted to RGB)."""
-    try:
-        with PILImage.open(path) as im:
-            im.load()
-            return to_rgb(im)
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: image file not found") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise HarnessError(f"{path}: cannot decode image ({exc})") from None
+    """Decode an image file to uint8 H x W x 3 RGB (every mode converted: see ``files.to_rgb``).
+
+    Raises ``BadImage`` (a HarnessError naming the file and the reason) for a missing, empty,
+    truncated, corrupt or oversized file; ``check_image(path)`` gives the reason without raising.
+    """
+    return decode_image(path, path)
 
 
 @dataclass
@@ -123,7 +120,7 @@ def _needs_mapping(name: str) -> Callable[[], Dataset]:
 def sources() -> dict[str, Source]:
     from harness.data import coco, easyvqa, folders, offline, tiny, vqa_official
 
-    hub = lambda: "from the hub (or its cache)"  # noqa: E731 - resolved at load time
+    hub = lambda: "from the hub (or its cache)"
     mini = "a folder with one sub-folder of images per class (e.g. miniImageNet's test classes)"
     frozen = "the folder of Frozen's released episode files (open_ended_mi or real_name_mi)"
     return {
@@ -139,7 +136,9 @@ def sources() -> dict[str, Source]:
             _env_available("HARNESS_MINIIMAGENET_DIR"),
         ),
         "frozen-episodes": Source(
-            _from_env("HARNESS_FROZEN_EPISODES_DIR", lambda p: folders.load_frozen_episodes(p, "frozen-episodes")[0], frozen),
+            _from_env(
+                "HARNESS_FROZEN_EPISODES_DIR", lambda p: folders.load_frozen_episodes(p, "frozen-episodes")[0], frozen
+            ),
             _env_available("HARNESS_FROZEN_EPISODES_DIR"),
         ),
         "emoji": Source(offline.load_emoji, lambda: offline.availability("emoji")),

@@ -24,9 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
 from harness.data import Caption, Dataset, Row
-from harness.data.files import get_field, open_tables, read_json, table_image_loader, undecoded_images
+from harness.data.files import get_field, open_tables, read_json, safe_join, table_image_loader, undecoded_images
 from harness.errors import HarnessError
 
 # Karpathy split value -> harness split.
@@ -109,16 +108,18 @@ def load_karpathy(
                 references = official[cocoid]
             elif split in ("val", "test"):
                 files = ", ".join(str(p) for p in captions_json)
-                raise HarnessError(f"{split_file}: {where}: {split} image missing from the COCO caption files ({files})")
+                raise HarnessError(
+                    f"{split_file}: {where}: {split} image missing from the COCO caption files ({files})"
+                )
         key = f"{filepath}/{filename}"
         if filepath not in folders:
-            folders[filepath] = image_root / filepath
-        image_paths[key] = folders[filepath] / filename
+            folders[filepath] = safe_join(image_root, filepath, f"{split_file}: {where}: 'filepath'", "folder")
+        image_paths[key] = safe_join(folders[filepath], filename, f"{split_file}: {where}: 'filename'")
         splits[split].append(Row(str(cocoid), key, answers=tuple(references), answer_type="caption"))
         captions[split].extend(Caption(key, text) for text in raw)
     for folder in sorted(folders):
-        if not (image_root / folder).is_dir():
-            raise HarnessError(f"{image_root / folder}: image folder '{folder}' named in {split_file} not found")
+        if not folders[folder].is_dir():
+            raise HarnessError(f"{folders[folder]}: image folder '{folder}' named in {split_file} not found")
     return Dataset(name, f"karpathy:{digest.hexdigest()[:16]}", splits, captions, image_paths)
 
 
@@ -139,7 +140,9 @@ def load_coco_from_env() -> Dataset:
             f"(from Karpathy's caption_datasets.zip) or put it at ${ENV_DIR}/dataset_coco.json"
         )
     annotations = root / "annotations"
-    official = [p for p in (annotations / "captions_train2014.json", annotations / "captions_val2014.json") if p.is_file()]
+    official = [
+        p for p in (annotations / "captions_train2014.json", annotations / "captions_val2014.json") if p.is_file()
+    ]
     return load_karpathy(split_file, root, official)
 
 
@@ -172,7 +175,9 @@ def load_hub(
             if column not in table.column_names:
                 raise HarnessError(f"{where}: no column '{column}' (has {', '.join(table.column_names)})")
         if not isinstance(table.features[image_col], datasets.Image):
-            raise HarnessError(f"{where}: column '{image_col}' is {type(table.features[image_col]).__name__}, not Image")
+            raise HarnessError(
+                f"{where}: column '{image_col}' is {type(table.features[image_col]).__name__}, not Image"
+            )
         digest.update(f"{split}|{splits[split]}|{table._fingerprint}|{table.num_rows}\n".encode())
         text = table.select_columns([id_col, ref_col])
         ids, references = text[id_col], text[ref_col]

@@ -40,26 +40,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from harness.data import Dataset, Row
+from harness.data.files import inside, safe_join
 from harness.errors import HarnessError
 from harness.naming import induction_text
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 _CONFIG = re.compile(r"shots_(\d+)_ways_(\d+)_all_questions\.json$")
 _THIS_IS = re.compile(r"^this\s+is\s+an?\s+(?P<name>.+?)\s*\.?$", re.IGNORECASE | re.DOTALL)
-
-
-def _inside(root: Path, path: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-    except ValueError:
-        return False
-    return True
 
 
 def load_class_folders(root: Path, name: str) -> Dataset:
@@ -79,13 +71,13 @@ def load_class_folders(root: Path, name: str) -> Dataset:
     image_paths: dict[str, Path] = {}
     digest = hashlib.sha256()
     for class_dir in sorted(root.iterdir(), key=lambda p: p.name):
-        if class_dir.name.startswith(".") or not class_dir.is_dir() or not _inside(real_root, class_dir):
+        if class_dir.name.startswith(".") or not class_dir.is_dir() or not inside(real_root, class_dir):
             continue
         keys = []
         for file in sorted(class_dir.iterdir(), key=lambda p: p.name):
             if file.name.startswith(".") or file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            if not file.is_file() or not _inside(real_root, file):
+            if not file.is_file() or not inside(real_root, file):
                 continue
             key = f"{class_dir.name}/{file.name}"
             keys.append(key)
@@ -115,14 +107,13 @@ def _name_of(text: Any, where: str) -> str:
 
 
 def _image(value: Any, where: str, base: Path, folder: Path) -> tuple[str, Path]:
+    """(image key, path) of an image named in an episode file in ``base``; it must be inside ``folder``."""
     if not isinstance(value, str) or not value.strip():
         raise HarnessError(f"{where}: expected an image file name, got {value!r:.60}")
-    path = base / value.strip()
-    if os.path.isabs(value.strip()) or not _inside(folder, path):
-        raise HarnessError(f"{where}: image {value!r:.60} is outside {folder}")
+    path = safe_join(folder, value.strip(), where, base=base, resolve=True)
     if not path.is_file():
         raise HarnessError(f"{where}: image file {path} not found")
-    return path.resolve().relative_to(folder).as_posix(), path
+    return path.resolve().relative_to(folder.resolve()).as_posix(), path
 
 
 def load_frozen_episodes(folder: Path, name: str, *, induction: bool = False) -> tuple[Dataset, list[Row]]:
@@ -140,7 +131,7 @@ def load_frozen_episodes(folder: Path, name: str, *, induction: bool = False) ->
         raise HarnessError(f"data source {name}: {folder} is not a folder")
     real = folder.resolve()
     files = sorted(set(folder.glob("*_all_questions.json")) | set(folder.glob("*/*_all_questions.json")))
-    files = [f for f in files if f.is_file() and _inside(real, f)]
+    files = [f for f in files if f.is_file() and inside(real, f)]
     if not files:
         raise HarnessError(
             f"data source {name}: no Frozen episode files (*_all_questions.json) in {folder} or its sub-folders"
@@ -151,7 +142,10 @@ def load_frozen_episodes(folder: Path, name: str, *, induction: bool = False) ->
     every: list[Row] = []
     for file in files:
         label = file.relative_to(folder).as_posix()
-        raw = file.read_bytes()
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise HarnessError(f"{file}: cannot read ({exc.strerror or exc})") from None
         digest.update(f"{label}\n".encode() + hashlib.sha256(raw).digest())
         try:
             entries = json.loads(raw)
@@ -174,7 +168,7 @@ def load_frozen_episodes(folder: Path, name: str, *, induction: bool = False) ->
             support = []
             k = 1
             while f"image_{k}" in entry:
-                key, path = _image(entry[f"image_{k}"], f"{where}, field image_{k}", file.parent, real)
+                key, path = _image(entry[f"image_{k}"], f"{where}, field image_{k}", file.parent, folder)
                 if f"caption_{k}" not in entry:
                     raise HarnessError(f"{where}: field caption_{k} missing (image_{k} has no caption)")
                 support.append((key, _name_of(entry[f"caption_{k}"], f"{where}, field caption_{k}")))
@@ -194,7 +188,7 @@ def load_frozen_episodes(folder: Path, name: str, *, induction: bool = False) ->
             for field in ("question_image", "answer", "question"):
                 if field not in entry:
                     raise HarnessError(f"{where}: field {field} missing")
-            query, path = _image(entry["question_image"], f"{where}, field question_image", file.parent, real)
+            query, path = _image(entry["question_image"], f"{where}, field question_image", file.parent, folder)
             image_paths[query] = path
             answer = _name_of(entry["answer"], f"{where}, field answer")
             names = list(dict.fromkeys(n for _, n in support))

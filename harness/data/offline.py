@@ -25,7 +25,6 @@ The train/test split is a seeded hash of the stamp key, so it holds across versi
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -42,7 +41,8 @@ from typing import Any
 import torch
 
 from harness import paths
-from harness.data import Caption, Dataset, Row, read_image
+from harness.data import Caption, Dataset, Row
+from harness.data.files import decode_image_cell, inside, safe_join
 from harness.errors import HarnessError, unknown_name
 
 log = logging.getLogger(__name__)
@@ -242,8 +242,9 @@ def _build_tuxpaint(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dic
         raise HarnessError(f"{deb.name}: no {TUXPAINT_STAMPS} folder inside")
 
     formats: dict[str, set[str]] = defaultdict(set)
-    for path in root.rglob("*"):
-        if path.suffix in (".png", ".svg") and path.is_file():
+    real_root = root.resolve()
+    for path in root.rglob("*"):  # a link in the package that leads out of it is not a stamp
+        if path.suffix in (".png", ".svg") and path.is_file() and inside(real_root, path):
             formats[path.relative_to(root).with_suffix("").as_posix()].add(path.suffix)
     captioned, svg_only, uncaptioned = [], 0, 0
     for key in sorted(formats):
@@ -347,8 +348,11 @@ def _valid_manifest(folder: Path, name: str) -> dict:
         raise HarnessError(f"{folder / 'manifest.json'}: unreadable ({exc}): {rebuild_hint}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not manifest.get("files"):
         raise HarnessError(f"{folder}: built by another version of the harness: {rebuild_hint}")
-    for rel, expected in manifest["files"].items():
-        path = folder / rel
+    files, version, options = manifest["files"], manifest.get("version"), manifest.get("options")
+    if not isinstance(files, dict) or not isinstance(version, str) or not isinstance(options, dict):
+        raise HarnessError(f"{folder / 'manifest.json'}: 'files', 'version' or 'options' malformed: {rebuild_hint}")
+    for rel, expected in files.items():
+        path = safe_join(folder, rel, f"{folder / 'manifest.json'}: files", "built file")
         if not path.is_file():
             raise HarnessError(f"{folder}: built file {rel} is missing: {rebuild_hint}")
         if _sha256(path) != expected:
@@ -372,13 +376,6 @@ def _open(name: str) -> tuple[Any, dict]:
         ) from None
 
 
-def _decode(data: bytes, where: str) -> torch.Tensor:
-    try:
-        return read_image(io.BytesIO(data))  # type: ignore[arg-type]  # PIL opens file objects as well as paths
-    except HarnessError:
-        raise HarnessError(f"{where}: cannot decode its PNG bytes") from None
-
-
 def _image_loader(name: str, table: Any, locations: dict[str, int]) -> Callable[[str], torch.Tensor]:
     import datasets
 
@@ -387,7 +384,7 @@ def _image_loader(name: str, table: Any, locations: dict[str, int]) -> Callable[
     def load(key: str) -> torch.Tensor:
         if key not in locations:
             raise HarnessError(f"dataset {name}: no image '{key}'")
-        return _decode(images[locations[key]]["image"]["bytes"], f"dataset {name} image '{key}'")
+        return decode_image_cell(images[locations[key]]["image"], f"dataset {name} image '{key}'")
 
     return load
 

@@ -39,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from harness.data import Dataset, Row
-from harness.data.files import get_field, open_tables, read_json, table_image_loader, undecoded_images
+from harness.data.files import get_field, open_tables, read_json, safe_join, table_image_loader, undecoded_images
 from harness.errors import HarnessError
 
 # harness split -> COCO 2014 subtype (the name inside the official file names and image folders).
@@ -170,6 +169,8 @@ def load_official(
         if not folder.is_dir():
             raise HarnessError(f"{folder}: image folder for split '{split}' not found")
         subtype, split_questions, q_data = _read_questions(q_path, split)
+        # The subtype is part of every image file name: it must not lead out of the image folder.
+        safe_join(folder, f"COCO_{subtype}_{0:012d}.jpg", f"{q_path}: top level: 'data_subtype'")
         split_annotations, a_data = _read_annotations(a_path)
         for path, data in ((q_path, q_data), (a_path, a_data)):
             digest.update(f"{split}|{path.name}|{len(data)}\n".encode())
@@ -328,10 +329,10 @@ def load_hub(
     locations: dict[str, tuple[str, int]] = {}
     for split, table in tables.items():
         where = f"hub dataset {dataset_id} split '{splits[split]}'"
-        for role in columns:
-            if columns[role] not in table.column_names:
+        for role, column in columns.items():
+            if column not in table.column_names:
                 have = ", ".join(table.column_names)
-                raise HarnessError(f"{where}: no column '{columns[role]}' for {role} (has {have})")
+                raise HarnessError(f"{where}: no column '{column}' for {role} (has {have})")
         if not isinstance(table.features[image_col], datasets.Image):
             kind = type(table.features[image_col]).__name__
             raise HarnessError(f"{where}: column '{image_col}' is {kind}, not Image")

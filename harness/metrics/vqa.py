@@ -30,7 +30,7 @@ from collections.abc import Sequence
 PUNCTUATION: tuple[str, ...] = (
     ";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-",
     ">", "<", "@", "`", ",", "?", "!",
-)
+)  # fmt: skip
 
 NUMBER_WORDS: dict[str, str] = {
     "none": "0",
@@ -244,9 +244,7 @@ def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
         references = [process_digit_article(process_punctuation(ref)) for ref in references]
     is_match = [ref == predicted for ref in references]
     total_matches = sum(is_match)
-    per_answer = [
-        min(1.0, (total_matches - own_match) / _MATCHES_FOR_FULL_CREDIT) for own_match in is_match
-    ]
+    per_answer = [min(1.0, (total_matches - own_match) / _MATCHES_FOR_FULL_CREDIT) for own_match in is_match]
     return _sum_left_to_right(per_answer) / len(per_answer)
 
 

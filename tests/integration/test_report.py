@@ -34,8 +34,10 @@ def _chromium() -> str | None:
 def report(tiny_hub, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     (folder / "grid.yaml").write_text(GRID)
-    assert main(["sweep", str(folder / "grid.yaml"), "--quiet"]) == 0
-    assert main(["report", "--task", "*-tiny", "--baseline", "gpt2-frozen", "--out", str(folder / "out")]) == 0
+    with pytest.MonkeyPatch.context() as mp:  # a results database of its own: only this grid's runs
+        mp.setenv("HARNESS_HOME", str(folder / "home"))
+        assert main(["sweep", str(folder / "grid.yaml"), "--quiet"]) == 0
+        assert main(["report", "--baseline", "gpt2-frozen", "--out", str(folder / "out")]) == 0
     return folder / "out"
 
 
