@@ -36,7 +36,13 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     return label + np.where(frame["images"] == "black", " (images blacked out)", "")
 
 
+def _optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns newer than some records: a run from before skip counting skipped nothing."""
+    return frame if "skipped" in frame else frame.assign(skipped=0)
+
+
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = _optional_columns(frame)
     keys = ["model", "model_fingerprint", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
     return (
         frame.groupby(keys, dropna=False)
@@ -129,6 +135,7 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, shots, model, images): mean and std over seeds, a 95% CI pooled over samples."""
     if frame.empty:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
+    frame = _optional_columns(frame)
     out = []
     keys = ["task", "shots", "limit", "model", "model_fingerprint", "lm", "recipe", "images", "metric"]
     for key, group in frame.groupby(keys, dropna=False):
