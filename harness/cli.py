@@ -35,6 +35,9 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
                    help="evaluate with real images, blacked-out images, both, or the recipe's default")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=0, help="only the first N queries: a quick look, marked partial")
+    p.add_argument("--lm-device-map", default=None, metavar="MAP",
+                   help="load the LM split over GPUs, CPU and disk for evaluation (accelerate): auto, balanced, "
+                        "sequential, or a JSON object / .json file of module -> device")
     p.add_argument("--skip-bad-samples", action="store_true",
                    help="skip queries whose image cannot be read, counted in the run record and the table "
                         "(default: such an image stops the run, naming the file)")
@@ -94,6 +97,18 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
     p.add_argument("what", choices=["models", "lms", "encoders", "recipes", "tasks"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard, e.g. 'gpt2*'")
+    p = sub.add_parser("bench", help="training and evaluation speed against a naive loop, in one process")
+    p.add_argument("--lm", default="smollm2-135m", help="LM registry key (see `list lms`)")
+    p.add_argument("--encoder", default="efficientnet-lite0", help="encoder registry key (see `list encoders`)")
+    p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--task", default="easyvqa-full", help="the VQA task whose images and questions are used")
+    p.add_argument("--size", choices=["full", "quick", "smoke"], default=None,
+                   help="workload: full (default on CUDA), quick (default on a CPU: minutes), smoke (a test's)")
+    p.add_argument("--image-size", type=int, default=224, help="encoder input size in pixels")
+    p.add_argument("--train-batch", type=int, default=0, help="the harness's training batch (default: the size's)")
+    p.add_argument("--eval-batch", type=int, default=0, help="the harness's generation batch (default: the size's)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the LM's decoder for the harness's path")
+    p.add_argument("--out", default=None, help="folder of the JSON record (default results/bench)")
     return ap
 
 

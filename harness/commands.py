@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 from tabulate import tabulate
 
@@ -82,6 +83,34 @@ def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
         print(tabulate(table, headers=headers, tablefmt="github"))
 
 
+def _device_map(args: argparse.Namespace, spec) -> str | dict | None:
+    """--lm-device-map: an accelerate strategy name, a JSON object, or a .json file of one."""
+    import json
+
+    value = args.lm_device_map
+    if value is None:
+        return None
+    if spec.recipe.train_lm:
+        raise HarnessError(f"--lm-device-map: {spec.name} trains its LM; a split LM is for frozen LMs only")
+    if distributed.enabled():
+        raise HarnessError("--lm-device-map splits one LM over this process's devices: launch one process, not torchrun")
+    if value in ("auto", "balanced", "balanced_low_0", "sequential"):
+        return value
+    text, where = value, "--lm-device-map"
+    if not value.lstrip().startswith(("{", "[")):
+        path = Path(value)
+        if not path.is_file():
+            raise HarnessError(f"--lm-device-map {value}: not auto/balanced/balanced_low_0/sequential, JSON or a file")
+        text, where = path.read_text(encoding="utf-8", errors="replace"), str(path)
+    try:
+        mapping = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise HarnessError(f"{where}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(mapping, dict) or not all(isinstance(v, (int, str)) for v in mapping.values()):
+        raise HarnessError(f"{where}: expected a JSON object of module name -> device (a GPU index, 'cpu' or 'disk')")
+    return mapping
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.train import load_trained, train
 
@@ -89,8 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = _task(args)
     _shots(args.shots, task)  # bad input fails now, not after training
     spec = _spec(args)
+    device_map = _device_map(args, spec)
     with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
-        model = load_trained(spec, args.device)
+        model = load_trained(spec, args.device, device_map)
+    if model is None and device_map is not None:
+        raise HarnessError(f"--lm-device-map is for evaluation: train {spec.name} first (`harness train`), then run")
     if model is None:
         log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
         model = train(spec, progress=not args.quiet, device=args.device)
@@ -116,8 +148,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     task = _task(args)
     _shots(args.shots, task)
     spec = _spec(args)
+    device_map = _device_map(args, spec)
     with distributed.main_first():
-        model = load_trained(spec, args.device)
+        model = load_trained(spec, args.device, device_map)
     if model is None:
         raise HarnessError(
             f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
@@ -283,3 +316,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         headers = ["model", "lm", "recipe", "available here"]
     print(tabulate(rows, headers=headers, tablefmt="github"))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import cmd_bench as run
+
+    return run(args)

@@ -98,10 +98,12 @@ def evaluate(
         log.info("resuming %s: %d of %d samples already done", run.folder, len(done_ids), len(rows))
     mine, n_batches = distributed.shard(todo, settings.batch_size)
     fit = [settings.batch_size]  # the generation batch that fits in memory, halved on out-of-memory
+    answered: dict[tuple, str] = {}  # prompt content -> answer: a prompt seen before is not generated again
     bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main))
     for start in range(0, n_batches * settings.batch_size, settings.batch_size):
         batch, prompts, skipped = _prompts(task, dataset, mine[start : start + settings.batch_size], pool, settings)
-        predictions = _generate_fitting(model, prompts, task, run, fit) if batch else []
+        _check_context(model, task, dataset, batch, prompts, pool, settings)
+        predictions = _answer(model, prompts, task, run, fit, answered) if batch else []
         samples = [
             {
                 "id": r.id,
@@ -161,6 +163,66 @@ def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], setti
         kept.append(r)
         prompts.append(blacked_out(prompt) if settings.images == "black" else prompt)
     return kept, prompts, skipped
+
+
+def context_length(model: VisualPrefixModel) -> int | None:
+    """The LM's context in positions, from its config (None where the config does not say)."""
+    config = model.lm.config
+    for field in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        if isinstance(getattr(config, field, None), int):
+            return getattr(config, field)
+    return None
+
+
+def _check_context(model: VisualPrefixModel, task: TaskConfig, dataset, rows: list[Row], prompts: list,
+                   pool: list[Row], settings: EvalSettings) -> None:  # fmt: skip
+    """A prompt plus its answer must fit the LM's context: else one line naming the query and how many
+    support shots would fit (a longer prompt would silently run past the positions the LM was trained on)."""
+    from harness.generate import prompt_lengths
+
+    limit = context_length(model)
+    if limit is None or not prompts:
+        return
+    for row, prompt, length in zip(rows, prompts, prompt_lengths(model, prompts)):
+        if length + task.max_new_tokens <= limit:
+            continue
+        what = f"task {task.name}: the prompt of query {row.id} is {length} positions"
+        if task.kind == "naming":
+            advice = "use fewer ways or inner shots (--task-set ways=... / inner_shots=...)"
+        else:
+            support = draw_support(task.name, settings.seed, row, pool, settings.shots)
+            fits = next((k for k in range(len(support) - 1, -1, -1) if prompt_lengths(
+                model, [tasks.build_prompt(task, dataset, row, support[:k])])[0] + task.max_new_tokens <= limit), None)  # fmt: skip
+            advice = f"at most {fits} shots fit (--shots {fits})" if fits is not None else "not even a 0-shot prompt fits"
+        raise HarnessError(
+            f"{what} ({settings.shots} shots), and with {task.max_new_tokens} new tokens it exceeds the LM's "
+            f"context of {limit}: {advice}"
+        )
+
+
+def prompt_key(prompt) -> tuple:
+    """A prompt's content: its texts, and its images by a digest of their pixels (not their names, so the
+    blacked-out images of a run are all one image)."""
+    import hashlib
+
+    from harness.prompt import Image
+
+    return tuple(
+        ("image", tuple(s.pixels.shape), hashlib.blake2b(s.pixels.contiguous().numpy().data, digest_size=16).digest())
+        if isinstance(s, Image) else ("text", s)
+        for s in prompt
+    )  # fmt: skip
+
+
+def _answer(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int],
+            answered: dict[tuple, str]) -> list[str]:  # fmt: skip
+    """Answers in order, generating only prompts whose content has not been answered earlier in the run:
+    greedy answers depend on the prompt alone, and a blacked-out condition repeats few distinct questions."""
+    keys = [prompt_key(p) for p in prompts]
+    new = list({k: p for k, p in zip(keys, prompts) if k not in answered}.items())
+    if new:
+        answered.update(zip([k for k, _ in new], _generate_fitting(model, [p for _, p in new], task, run, fit)))
+    return [answered[k] for k in keys]
 
 
 def _generate_fitting(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]) -> list[str]:

@@ -20,6 +20,15 @@ from harness import __version__, paths
 from harness.tasks import NAMING_SETTING, naming_label
 
 
+def append_event(path: Path, event: dict) -> None:
+    """One timestamped line in an events.jsonl (what happened on the way: out of memory, skipped samples)."""
+    from datetime import datetime, timezone
+
+    line = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 class RunDir:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -61,11 +70,7 @@ class RunDir:
             os.close(fd)
 
     def event(self, event: dict) -> None:
-        from datetime import datetime, timezone
-
-        line = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
-        with open(self.events_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
+        append_event(self.events_path, event)
 
     def events(self) -> list[dict]:
         if not self.events_path.exists():

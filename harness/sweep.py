@@ -10,8 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import registry
+from harness import distributed, registry
 from harness.config import load_yaml, replace_fields
+from harness.tasks import naming_label
 
 log = logging.getLogger("harness")
 
@@ -43,7 +44,8 @@ def run_grid(path: Path, device: str | None = None, progress: bool = True) -> in
     specs = [resolve(m, grid.set) for m in grid.models]
     cells = 0
     for spec in specs:
-        model = load_trained(spec, device)
+        with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
+            model = load_trained(spec, device)
         if model is None:
             log.info("sweep %s: training %s (fingerprint %s)", grid.name, spec.name, spec.fingerprint)
             model = train(spec, progress=progress, device=device)
@@ -52,7 +54,10 @@ def run_grid(path: Path, device: str | None = None, progress: bool = True) -> in
                 for images in grid.images:
                     settings = EvalSettings(support_shots, seed, images, grid.batch_size, grid.limit)
                     m = evaluate(model, spec, run_task, settings, progress=progress)
-                    log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, run_task.name, m["shots"], seed, images,
+                    label = run_task.name
+                    if m.get("ways"):
+                        label = naming_label(label, m["ways"], m.get("repeats", 1), m.get("induction", False))
+                    log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, label, m["shots"], seed, images,
                              m["metric"], m["score"])  # fmt: skip
                     cells += 1
         del model

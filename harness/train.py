@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from tqdm import tqdm
 
-from harness import checkpoint, data
+from harness import checkpoint, data, distributed
+from harness.config import Recipe
 from harness.errors import HarnessError
 from harness.models import ModelSpec, build, trainable_state
 from harness.models.prefix import VisualPrefixModel
@@ -88,16 +91,25 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
     """Train ``spec`` to its recipe's step count (resuming from its checkpoint) and return the model."""
     recipe = spec.recipe
     folder = spec.checkpoint_dir
-    saved = checkpoint.load(folder, spec.fingerprint)
-    model = build(spec, device)
-    if saved is not None:
-        apply_state(model, saved.model)
-    if saved is not None and saved.step >= recipe.steps:
-        return model.eval()
-    dataset = data.load(recipe.train_data)
+    world = distributed.world_size()
+    if recipe.batch_size % world:
+        raise HarnessError(
+            f"recipe batch_size {recipe.batch_size} of {spec.name} does not split over {world} processes: "
+            f"the batch is the global one, so use a multiple of {world} (--set batch_size=...)"
+        )
+    with distributed.main_first():  # an LM conversion or a dataset build happens once, on rank 0
+        saved = checkpoint.load(folder, spec.fingerprint)
+        model = build(spec, device)
+        if saved is not None:
+            apply_state(model, saved.model)
+        if saved is not None and saved.step >= recipe.steps:
+            return model.eval()
+        dataset = data.load(recipe.train_data)
     captions = dataset.captions.get("train", [])
     if not captions:
         raise HarnessError(f"training set '{recipe.train_data}' has no training captions")
+    if world > 1:
+        _sync_batchnorm(model, spec)
     opt, params = _optimizer(model, spec)
     start = 0
     torch.manual_seed(recipe.seed)
@@ -110,46 +122,138 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
         log.info("training %s for %d steps (%s)", spec.name, recipe.steps, folder)
     meta = {"fingerprint": spec.fingerprint, "model": spec.describe()}
     _set_train_mode(model, spec)
+    step_loss = _data_parallel(model) if world > 1 else model
     bar = tqdm(total=recipe.steps, initial=start, desc=f"train {spec.name}", disable=not progress, unit="step")
     last_saved = start
     t0, images_seen = time.perf_counter(), 0
-    for step in range(start, recipe.steps):
-        batch = [captions[i] for i in batch_indices(len(captions), recipe.batch_size, recipe.seed, step)]
-        images = [dataset.image(c.image) for c in batch]
-        if recipe.train_images == "black":
-            images = [torch.zeros_like(px) for px in images]
+    micro = [recipe.batch_size // world]  # images per forward pass; out of memory halves it
+    for step, (images, texts, tokens) in enumerate(_batches(model, dataset, captions, recipe, start), start):
         for group in opt.param_groups:
             group["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else recipe.lr
-        loss = model.loss(images, [c.text for c in batch])
-        if not math.isfinite(loss.item()):
+        opt.zero_grad(set_to_none=True)
+        value = distributed.all_reduce_sum(_backward(step_loss, images, texts, tokens / world, micro, folder, step)) / world
+        if not math.isfinite(value):
             bar.close()
             raise HarnessError(
-                f"training {spec.name}: loss is {loss.item()} at step {step}; the last good checkpoint "
+                f"training {spec.name}: loss is {value} at step {step}; the last good checkpoint "
                 f"(step {last_saved}) is kept in {folder}"
             )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
         if recipe.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params.values(), recipe.grad_clip)
         opt.step()
-        images_seen += len(batch)
+        images_seen += len(images) * world
         done = step + 1
-        bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{images_seen / (time.perf_counter() - t0):.1f}")
+        bar.set_postfix(loss=f"{value:.3f}", img_s=f"{images_seen / (time.perf_counter() - t0):.1f}")
         bar.update(1)
         if done % recipe.save_every == 0 or done == recipe.steps:
-            state = trainable_state(model, recipe)
-            ckpt = checkpoint.Checkpoint(done, state, _optimizer_state(opt, params), torch.get_rng_state(), meta)
-            checkpoint.save(folder, ckpt)
+            if distributed.is_main():  # every process holds the same weights; rank 0 writes them
+                state = trainable_state(model, recipe)
+                ckpt = checkpoint.Checkpoint(done, state, _optimizer_state(opt, params), torch.get_rng_state(), meta)
+                checkpoint.save(folder, ckpt)
+            distributed.barrier()
             last_saved = done
     bar.close()
     return model.eval()
 
 
-def load_trained(spec: ModelSpec, device: str | None = None) -> VisualPrefixModel | None:
-    """The trained model if its checkpoint is complete, else None."""
+def _backward(step_loss, images: list, texts: list[str], divisor: float, micro: list[int], folder, step: int) -> float:
+    """Forward and backward of this process's share of the batch, ``micro[0]`` images at a time, gradients
+    accumulated; returns the summed loss. Each part's caption-token loss sum is divided by the whole
+    batch's token count, so the parts add up to the loss of the whole batch and the gradient is the same.
+    Out of memory halves ``micro[0]`` (noted in the checkpoint folder's events.jsonl) and redoes the step.
+    """
+    import contextlib
+
+    while True:
+        try:
+            total = 0.0
+            starts = range(0, len(images), micro[0])
+            for i, start in enumerate(starts):
+                last = i == len(starts) - 1
+                # DDP averages gradients once, after the last part (no_sync holds the others back).
+                sync = contextlib.nullcontext() if last or not hasattr(step_loss, "no_sync") else step_loss.no_sync()
+                with sync:
+                    loss = step_loss(images[start : start + micro[0]], texts[start : start + micro[0]], divisor)
+                    loss.backward()
+                total += loss.item()
+            return total
+        except torch.OutOfMemoryError:
+            if micro[0] == 1:
+                raise HarnessError(
+                    f"out of memory training on one image at step {step}: the model does not fit this device"
+                ) from None
+            for p in _trained_parameters(step_loss):
+                p.grad = None
+            micro[0] //= 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            log.warning("out of memory at step %d: %d images per pass now, gradients accumulated (the batch "
+                        "stays %d; noted in %s)", step, micro[0], len(images), folder / "events.jsonl")  # fmt: skip
+            from harness.results import append_event
+
+            if distributed.is_main():
+                folder.mkdir(parents=True, exist_ok=True)
+                append_event(folder / "events.jsonl", {"event": "out_of_memory", "stage": "train", "step": step,
+                                                       "images_per_pass_now": micro[0]})  # fmt: skip
+
+
+def _trained_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def _sync_batchnorm(model: VisualPrefixModel, spec: ModelSpec) -> None:
+    """On GPUs a trained encoder's BatchNorm layers become synchronised ones, so their batch statistics
+    are the whole batch's, as in one process. gloo has no synchronised BatchNorm, so on CPUs each
+    process normalises its own share of the batch (documented in the README)."""
+    if model.device.type == "cuda" and spec.recipe.train_encoder:
+        from timm.layers import convert_sync_batchnorm  # BatchNorm and timm's BatchNormAct alike
+
+        model.encoder = convert_sync_batchnorm(model.encoder)
+
+
+def _data_parallel(model: VisualPrefixModel) -> torch.nn.Module:
+    """The model wrapped for data-parallel training (only the trained weights' gradients are averaged)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [model.device.index] if model.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _batches(
+    model: VisualPrefixModel, dataset: data.Dataset, captions: list[data.Caption], recipe: Recipe, start: int
+) -> Iterator[tuple[list[torch.Tensor], list[str], int]]:
+    """Each step's images and captions (this process's share of the batch) and the caption-token count of
+    the whole batch, from ``start`` on; the next step's images load in a worker meanwhile."""
+    world, rank = distributed.world_size(), distributed.rank()
+    share = recipe.batch_size // world
+
+    def load(step: int) -> tuple[list[torch.Tensor], list[str], list[str]]:
+        batch = [captions[i] for i in batch_indices(len(captions), recipe.batch_size, recipe.seed, step)]
+        mine = batch[rank * share : (rank + 1) * share]
+        images = [dataset.image(c.image) for c in mine]
+        if recipe.train_images == "black":
+            images = [torch.zeros_like(px) for px in images]
+        return images, [c.text for c in mine], [c.text for c in batch]
+
+    if start >= recipe.steps:
+        return
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(load, start)
+        for step in range(start, recipe.steps):
+            images, texts, whole_batch = pending.result()
+            if step + 1 < recipe.steps:
+                pending = worker.submit(load, step + 1)
+            # Tokenised here, not in the worker: a tokenizer is not safe to share between threads.
+            yield images, texts, model.target_tokens(whole_batch)
+
+
+def load_trained(
+    spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None
+) -> VisualPrefixModel | None:
+    """The trained model if its checkpoint is complete, else None (``lm_device_map``: see ``build``)."""
     saved = checkpoint.load(spec.checkpoint_dir, spec.fingerprint)
     if saved is None or saved.step < spec.recipe.steps:
         return None
-    model = build(spec, device)
+    model = build(spec, device, lm_device_map)
     apply_state(model, saved.model)
     return model.eval()

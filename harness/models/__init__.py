@@ -86,12 +86,17 @@ def pick_device(name: str | None = None) -> torch.device:
     return device
 
 
-def build(spec: ModelSpec, device: str | None = None) -> VisualPrefixModel:
-    """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map."""
+def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None) -> VisualPrefixModel:
+    """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map.
+
+    ``lm_device_map``: the LM is loaded split by accelerate (``lms.load``) and stays where it was put;
+    the encoder and prefix map go to the device of the LM's input embeddings."""
     from harness.models import encoders
 
     recipe = spec.recipe
-    lm, tokenizer = lms.load(spec.lm, random_init=recipe.lm_init == "random", seed=recipe.seed)
+    if lm_device_map is not None and recipe.train_lm:
+        raise HarnessError(f"--lm-device-map: {spec.name} trains its LM; a split LM is for frozen LMs only")
+    lm, tokenizer = lms.load(spec.lm, random_init=recipe.lm_init == "random", seed=recipe.seed, device_map=lm_device_map)
     encoder, mean, std = encoders.build(spec.encoder)
     suppress = [tokenizer.convert_tokens_to_ids(t) for t in spec.lm.spec.suppress_tokens]
     torch.manual_seed(recipe.seed)
@@ -108,7 +113,17 @@ def build(spec: ModelSpec, device: str | None = None) -> VisualPrefixModel:
     )
     model.lm.requires_grad_(recipe.train_lm)
     model.encoder.requires_grad_(recipe.train_encoder)
-    return model.to(pick_device(device)).eval()
+    if lm_device_map is None:
+        return model.to(pick_device(device)).eval().tune_for_device()
+    target = model.lm.get_input_embeddings().weight.device
+    if target.type == "meta":  # the embeddings offloaded to disk: run the rest where asked
+        target = pick_device(device)
+    for child in model.children():
+        if child is not model.lm:
+            child.to(target)
+    for name, buffer in list(model.named_buffers(recurse=False)):
+        setattr(model, name, buffer.to(target))
+    return model.eval().tune_for_device()
 
 
 def trainable_state(model: VisualPrefixModel, recipe: Recipe) -> dict[str, torch.Tensor]:

@@ -116,13 +116,27 @@ def _locate_gguf(spec: LMSpec) -> Path:
     return path
 
 
-def load(resolved: ResolvedLM, random_init: bool = False, seed: int = 0):
-    """Load (model, tokenizer) in float32 on the CPU. ``random_init`` keeps the architecture only."""
+def load(resolved: ResolvedLM, random_init: bool = False, seed: int = 0, device_map: str | dict | None = None):
+    """Load (model, tokenizer) in float32 on the CPU. ``random_init`` keeps the architecture only.
+
+    ``device_map`` (accelerate's: "auto", "balanced", "sequential" or module -> device) loads the LM
+    split over the GPUs (then in bf16), the CPU and disk, for LMs that do not fit one device.
+    """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     folder = _converted_folder(resolved) if resolved.gguf_file else resolved.folder
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    if random_init:
+    if device_map is not None:
+        if random_init:
+            raise HarnessError(f"LM '{resolved.spec.key}': a randomly initialised LM cannot be loaded split (--lm-device-map)")
+        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, device_map=device_map, offload_folder=str(paths.subdir("offload") / resolved.spec.key)
+            )
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise HarnessError(f"--lm-device-map: {str(err).splitlines()[0]}") from None
+    elif random_init:
         config = AutoConfig.from_pretrained(folder)
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)

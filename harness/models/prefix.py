@@ -14,10 +14,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from harness.prompt import Image, Prompt
 
 IGNORE = -100
+# Full-vocabulary logits of at most this many caption tokens exist at once in the loss: 4,096 x 49k fp32
+# is 0.8 GB, where a 1,024-image batch of 16-token captions would need 3.2 GB (and as much for its gradient).
+LOSS_CHUNK_TOKENS = 4096
 
 
 @dataclass
@@ -28,6 +32,36 @@ class Embedded:
     attention_mask: torch.Tensor  # B x L, 1 for real positions
     position_ids: torch.Tensor  # B x L, counting real positions only
     labels: torch.Tensor | None = None  # B x L, IGNORE except on target tokens
+
+    def without_last_position(self) -> Embedded:
+        return Embedded(self.embeds[:, :-1], self.attention_mask[:, :-1], self.position_ids[:, :-1])
+
+
+def chunked_cross_entropy(
+    hidden: torch.Tensor,
+    labels: torch.Tensor,
+    head: nn.Module,
+    chunk_tokens: int = LOSS_CHUNK_TOKENS,
+    divisor: float | None = None,
+) -> torch.Tensor:
+    """Cross-entropy of ``head(hidden)`` (N x D -> N x vocabulary) against ``labels``, chunk by chunk:
+    summed and divided by ``divisor`` (default N, the mean).
+
+    A chunk's logits are recomputed in the backward pass instead of being kept, so the logits of at most
+    ``chunk_tokens`` rows are alive at any time; a batch that fits in one chunk takes the plain path.
+    """
+    divisor = len(labels) if divisor is None else divisor
+    if len(labels) <= chunk_tokens:
+        return _summed_cross_entropy(hidden, labels, head) / divisor
+    total = sum(
+        checkpoint(_summed_cross_entropy, h, y, head, use_reentrant=False)
+        for h, y in zip(hidden.split(chunk_tokens), labels.split(chunk_tokens))
+    )
+    return total / divisor
+
+
+def _summed_cross_entropy(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module) -> torch.Tensor:
+    return F.cross_entropy(head(hidden).float(), labels, reduction="sum")
 
 
 class VisualPrefixModel(nn.Module):
@@ -58,6 +92,8 @@ class VisualPrefixModel(nn.Module):
         self.suppress_token_ids = list(suppress_token_ids)
         self.eos_token_id = tokenizer.eos_token_id
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.bf16: bool | None = None  # None: bf16 autocast on CUDA, fp32 elsewhere
+        self.channels_last = False  # images go to the encoder channels-last (set with the encoder's layout)
 
     @torch.no_grad()
     def _init_prefix_map(self) -> None:
@@ -80,23 +116,56 @@ class VisualPrefixModel(nn.Module):
         return self.prefix_map.weight.device
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast on CUDA; plain fp32 on the CPU, where bf16 matmuls are slow or emulated."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """bf16 autocast (by default on CUDA); plain fp32 on the CPU, where bf16 matmuls are slow or emulated."""
+        bf16 = self.device.type == "cuda" if self.bf16 is None else self.bf16
+        if bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def use_bf16(self) -> VisualPrefixModel:
+        """bf16 compute, with the LM's weights stored in bf16 unless they train.
+
+        Autocast alone re-casts every frozen LM weight to bf16 at every call (its cast cache keeps only
+        weights that require grad); storing them in bf16 skips that and halves their memory.
+        """
+        self.bf16 = True
+        split = getattr(self.lm, "hf_device_map", None) is not None  # loaded in bf16 already, and not movable
+        if not split and not any(p.requires_grad for p in self.lm.parameters()):
+            self.lm.to(torch.bfloat16)
+        return self
+
+    def tune_for_device(self) -> VisualPrefixModel:
+        """The fast settings on CUDA: a channels-last encoder (cuDNN's NHWC kernels) and bf16 (``use_bf16``).
+
+        Not on the CPU: there (torch 2.14) a channels-last encoder in training mode moved the first step's
+        loss of smollm2-135m-frozen on easy-vqa by 0.1% (7.1587 against 7.1671 in the default layout, which
+        the naive path gives), and the trained model with it; it bought a sixth of the encoder's time.
+        """
+        if self.device.type == "cuda":
+            self.encoder.to(memory_format=torch.channels_last)
+            self.channels_last = True
+            self.use_bf16()
+        return self
 
     # ---- images -------------------------------------------------------------------------------
     def preprocess(self, pixels: Sequence[torch.Tensor]) -> torch.Tensor:
-        """uint8 H x W x 3 images of any sizes -> normalised N x 3 x S x S float batch on the device."""
+        """uint8 H x W x 3 images of any sizes -> normalised N x 3 x S x S float batch on the device.
+
+        Images of one size travel together as uint8 (a quarter of the bytes of floats) and are resized
+        and normalised as one batch on the device; the result is channels-last where the encoder is.
+        """
         size = (self.image_size, self.image_size)
-        batch = []
-        for px in pixels:
-            x = px.to(self.device, non_blocking=True).permute(2, 0, 1).unsqueeze(0).float()
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, px in enumerate(pixels):
+            by_shape.setdefault(tuple(px.shape), []).append(i)
+        out = torch.empty((len(pixels), 3, *size), device=self.device)
+        for indices in by_shape.values():
+            x = torch.stack([pixels[i] for i in indices]).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
             if x.shape[-2:] != size:
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-            batch.append(x)
-        x = torch.cat(batch) / 255.0
-        return (x - self.image_mean) / self.image_std
+            out[indices] = x
+        x = (out / 255.0 - self.image_mean) / self.image_std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def encode_images(self, pixels: Sequence[torch.Tensor]) -> torch.Tensor:
         """N images -> N x n_prefix x D prefix embeddings."""
@@ -104,8 +173,13 @@ class VisualPrefixModel(nn.Module):
         return self.prefix_map(features).view(len(pixels), self.n_prefix, self.width)
 
     # ---- prompts ------------------------------------------------------------------------------
-    def embed(self, prompts: Sequence[Prompt], targets: Sequence[str] | None = None) -> Embedded:
-        """Embed a batch of prompts (and optional target texts, which get labels and an EOS)."""
+    def embed(
+        self, prompts: Sequence[Prompt], targets: Sequence[str] | None = None, continuation: bool = False
+    ) -> Embedded:
+        """Embed a batch of prompts (and optional target texts, which get labels and an EOS).
+
+        ``continuation``: the prompts continue a prefix already in the KV cache, so they get no BOS.
+        """
         texts = sorted({s for p in prompts for s in p if isinstance(s, str)})
         if targets is not None:
             texts = sorted(set(texts) | set(targets))
@@ -114,7 +188,7 @@ class VisualPrefixModel(nn.Module):
         label_rows: list[list[int]] = []
         images: list[torch.Tensor] = []
         for i, prompt in enumerate(prompts):
-            ids = [self.tokenizer.bos_token_id] if self.add_bos else []
+            ids = [self.tokenizer.bos_token_id] if self.add_bos and not continuation else []
             for segment in prompt:
                 if isinstance(segment, Image):
                     images.append(segment.pixels)
@@ -140,7 +214,7 @@ class VisualPrefixModel(nn.Module):
         is_image = ids == -1
         embeds = self.lm.get_input_embeddings()(ids.clamp(min=0))
         if images:
-            prefix = self.encode_images(images).to(embeds.dtype)
+            prefix = self.encode_images(images).to(embeds.device, embeds.dtype)
             embeds = embeds.masked_scatter(is_image.unsqueeze(-1), prefix.reshape(-1, self.width))
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         return Embedded(embeds, mask, position_ids, labels if targets is not None else None)
@@ -159,25 +233,49 @@ class VisualPrefixModel(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm.get_output_embeddings()(hidden).float()
 
-    def loss(self, images: Sequence[torch.Tensor], captions: Sequence[str]) -> torch.Tensor:
-        """Frozen's objective: next-token loss on the caption tokens only, given ``[img] caption<eos>``."""
-        prompts = [[Image(f"train{i}", px)] for i, px in enumerate(images)]
-        return self.prompt_loss(prompts, captions)
+    def loss(
+        self, images: Sequence[torch.Tensor], captions: Sequence[str], divisor: float | None = None
+    ) -> torch.Tensor:
+        """Frozen's objective: next-token loss on the caption tokens only, given ``[img] caption<eos>``.
 
-    def prompt_loss(self, prompts: Sequence[Prompt], targets: Sequence[str]) -> torch.Tensor:
+        The mean over this batch's caption tokens, or their sum over ``divisor``: data-parallel training
+        divides each process's share by the whole batch's token count (``target_tokens``), so the
+        averaged gradient is the one-process gradient of the whole batch.
+        """
+        prompts = [[Image(f"train{i}", px)] for i, px in enumerate(images)]
+        return self.prompt_loss(prompts, captions, divisor)
+
+    def forward(
+        self, images: Sequence[torch.Tensor], captions: Sequence[str], divisor: float | None = None
+    ) -> torch.Tensor:
+        """The training loss (``loss``): what ``model(...)`` and DistributedDataParallel call."""
+        return self.loss(images, captions, divisor)
+
+    def target_tokens(self, targets: Sequence[str]) -> int:
+        """How many tokens the loss counts for these targets: each one's tokens and its EOS."""
+        ids = self.tokenizer(list(targets), add_special_tokens=False)["input_ids"] if targets else []
+        return sum(len(t) + 1 for t in ids)
+
+    def prompt_loss(
+        self, prompts: Sequence[Prompt], targets: Sequence[str], divisor: float | None = None
+    ) -> torch.Tensor:
         with self.autocast():
             batch = self.embed(prompts, targets)
-            hidden, _ = self.hidden_states(batch)
-            # Position t predicts token t+1: keep only the positions whose next token is a target, so
-            # the full-vocabulary logits are computed for the caption tokens alone.
-            next_labels = batch.labels[:, 1:]
+            # Position t predicts token t+1, so the last position predicts nothing: the causal LM runs
+            # without it (the other positions are unchanged), and the full-vocabulary logits are computed
+            # only at the positions whose next token is a target, the caption tokens.
+            hidden, _ = self.hidden_states(batch.without_last_position())
+            next_labels = batch.labels[:, 1:].to(hidden.device)  # a split LM ends on another device
             keep = next_labels != IGNORE
-            logits = self.logits(hidden[:, :-1][keep])
-        return F.cross_entropy(logits, next_labels[keep])
+            head = self.lm.get_output_embeddings()
+            return chunked_cross_entropy(hidden[keep], next_labels[keep], head, divisor=divisor)
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, stop: Sequence[str] = ()) -> list[str]:
-        from harness.generate import greedy_generate
+    def generate(
+        self, prompts: Sequence[Prompt], max_new_tokens: int, stop: Sequence[str] = (), batch_size: int | None = None
+    ) -> list[str]:
+        """Greedy answers in the prompts' order; ``batch_size`` prompts at a time (default: all at once)."""
+        from harness.generate import generate
 
         with self.autocast():
-            return greedy_generate(self, prompts, max_new_tokens, stop)
+            return generate(self, prompts, max_new_tokens, stop, batch_size)

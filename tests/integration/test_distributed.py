@@ -83,3 +83,47 @@ def test_two_process_evaluation_killed_mid_run_resumes_with_nothing_lost_or_repe
     a, b = _samples(one, "easyvqa-tiny"), _samples(two, "easyvqa-tiny")  # _samples checks: no id twice
     assert a.keys() == b.keys() and len(b) == 240
     assert all(a[i]["prediction"] == b[i]["prediction"] for i in a)
+
+
+def _checkpoint(home: Path, model: str) -> tuple[dict[str, object], dict[str, str]]:
+    from safetensors import safe_open
+
+    [path] = (home / "checkpoints").glob(f"{model}-*/checkpoint.safetensors")
+    with safe_open(str(path), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+
+
+@pytest.mark.parametrize("recipe", ["linear", "frozen"])
+def test_two_process_training_with_half_batches_matches_one_process_with_the_whole_batch(tiny_hub, tmp_path, recipe):
+    """The recipe's batch is the global batch: 2 processes take 2 of its 4 images each. With a frozen encoder
+    (linear) the result is the one-process one to float precision. A trained encoder's BatchNorm normalises
+    each process's share on the CPU (gloo has no synchronised BatchNorm; on GPUs it is synchronised)."""
+    import torch
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ["train", "--model", f"gpt2-{recipe}", "--quiet", *SETS]
+    _harness(one, *args)
+    _harness(two, *args, procs=2)
+    (a, meta_a), (b, meta_b) = _checkpoint(one, f"gpt2-{recipe}"), _checkpoint(two, f"gpt2-{recipe}")
+    assert meta_a["step"] == meta_b["step"] == "4" and meta_a["fingerprint"] == meta_b["fingerprint"]
+    assert a.keys() == b.keys()
+    if recipe == "linear":
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
+        return
+    # frozen: the trained encoder's BatchNorm sees 2 images per process instead of 4, and Adam's first steps
+    # follow gradient signs, so the weights part ways; both runs train every part the recipe trains.
+    init = _initial_weights(recipe)
+    for run in (a, b):
+        trained = [k for k in init if init[k].is_floating_point() and (run[k] - init[k]).norm() > 0]
+        assert any("prefix_map" in k for k in trained) and any("encoder" in k for k in trained)
+        assert all(bool(torch.isfinite(run[k]).all()) for k in run if run[k].is_floating_point())
+
+
+def _initial_weights(recipe: str) -> dict[str, object]:
+    """The trained parts' weights before training (the build is seeded), keyed as in a checkpoint."""
+    from harness.config import parse_overrides
+    from harness.models import build, resolve, trainable_state
+
+    spec = resolve(f"gpt2-{recipe}", parse_overrides(RECIPE))
+    return {f"model/{k}": v for k, v in trainable_state(build(spec, "cpu"), spec.recipe).items()}

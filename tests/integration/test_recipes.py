@@ -70,9 +70,9 @@ def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(t
     seen: list[torch.Tensor] = []
     real_loss, real_generate = VisualPrefixModel.loss, VisualPrefixModel.generate
 
-    def spy_loss(self, images, captions):
+    def spy_loss(self, images, captions, *args):
         seen.extend(images)
-        return real_loss(self, images, captions)
+        return real_loss(self, images, captions, *args)
 
     monkeypatch.setattr(VisualPrefixModel, "loss", spy_loss)
     spec = _spec("train-blind", fast_recipe)
@@ -82,9 +82,9 @@ def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(t
 
     shown: list[torch.Tensor] = []
 
-    def spy_generate(self, prompts, max_new_tokens, stop=()):
+    def spy_generate(self, prompts, max_new_tokens, stop=(), *args):
         shown.extend(s.pixels for p in prompts for s in p if not isinstance(s, str))
-        return real_generate(self, prompts, max_new_tokens, stop)
+        return real_generate(self, prompts, max_new_tokens, stop, *args)
 
     monkeypatch.setattr(VisualPrefixModel, "generate", spy_generate)
     assert spec.recipe.eval_images == "black"

@@ -155,3 +155,41 @@ def test_nan_or_inf_loss_stops_training_keeping_the_last_good_checkpoint(tiny_hu
     assert "\n" not in err and f"loss is {bad} at step 3" in err and "(step 2) is kept" in err
     spec = resolve("gpt2-frozen", parse_overrides(overrides))
     assert checkpoint.load(spec.checkpoint_dir, spec.fingerprint).step == 2
+
+
+def test_out_of_memory_in_training_splits_the_batch_and_trains_the_same_model(tiny_hub, fast_recipe, monkeypatch):
+    """Simulated on the CPU: a forward pass of more than one image raises torch.OutOfMemoryError. The step is
+    redone in halves, then quarters, gradients accumulated: the batch and the trained weights stay the same
+    (the linear recipe, whose frozen encoder has no batch statistics)."""
+    from harness import checkpoint
+    from harness.config import parse_overrides
+    from harness.models import resolve
+    from harness.models.prefix import VisualPrefixModel
+    from harness.train import train
+
+    overrides = parse_overrides([*fast_recipe, "steps=3", "seed=33"])
+    spec = resolve("gpt2-linear", overrides)
+    import shutil
+
+    train(spec, progress=False)
+    straight = checkpoint.load(spec.checkpoint_dir, spec.fingerprint).model
+
+    shutil.rmtree(spec.checkpoint_dir)
+    real = VisualPrefixModel.loss
+    sizes = []
+
+    def tight(self, images, *args, **kwargs):
+        sizes.append(len(images))
+        if len(images) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(VisualPrefixModel, "loss", tight)
+    train(spec, progress=False)
+    assert sizes[:3] == [4, 2, 1] and max(sizes[3:]) == 1 and len(sizes) == 2 + 3 * 4
+    split = checkpoint.load(spec.checkpoint_dir, spec.fingerprint).model
+    assert split.keys() == straight.keys()
+    for key in straight:
+        torch.testing.assert_close(split[key], straight[key], rtol=1e-5, atol=1e-6, msg=key)
+    events = [json.loads(x) for x in (spec.checkpoint_dir / "events.jsonl").read_text().splitlines()]
+    assert [(e["stage"], e["step"], e["images_per_pass_now"]) for e in events] == [("train", 0, 2), ("train", 0, 1)]
