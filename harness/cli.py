@@ -109,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch", type=int, default=0, help="the harness's generation batch (default: the size's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the LM's decoder for the harness's path")
     p.add_argument("--out", default=None, help="folder of the JSON record (default results/bench)")
+    p = sub.add_parser("check", help="regression check: run a baseline file's cells, exit 1 if a score fell")
+    p.add_argument("--baseline", required=True, help="a baseline YAML, e.g. results/regression/cpu.yaml")
+    p.add_argument("--update", action="store_true",
+                   help="rewrite the file's expected scores and 95%% CIs from this run, printing what changed")
+    p.add_argument("--device", default=None, help="override the file's device (auto, cpu, cuda or cuda:N)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap
 
 

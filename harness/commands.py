@@ -322,3 +322,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import cmd_bench as run
 
     return run(args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.check import cmd_check as check
+
+    return check(args)

@@ -179,8 +179,10 @@ def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:
         return (all(ok for ok, _ in converted), tuple(v for _, v in converted))
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(hint):
-            if arg is type(None) and value is None:
-                return (True, None)
+            if arg is type(None):
+                if value is None:
+                    return (True, None)
+                continue
             ok, converted = _type_ok(value, arg)
             if ok:
                 return (True, converted)

@@ -121,3 +121,19 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(HarnessError, match="no CUDA GPU"):
             pick_device("cuda")
+
+
+def test_an_optional_field_given_a_wrong_type_is_a_one_line_error_not_a_crash():
+    from dataclasses import dataclass
+
+    from harness.config import from_mapping
+
+    @dataclass(frozen=True)
+    class Cell:
+        score: float | None = None
+
+    assert from_mapping(Cell, {"score": 3}, "cell.yaml").score == 3.0
+    assert from_mapping(Cell, {"score": None}, "cell.yaml").score is None
+    with pytest.raises(HarnessError) as err:
+        from_mapping(Cell, {"score": "high"}, "cell.yaml")
+    assert "cell.yaml" in str(err.value) and "score" in str(err.value) and "\n" not in str(err.value)

@@ -1,0 +1,301 @@
+"""Regression checks on small fixed cells: ``harness check --baseline FILE [--update]``.
+
+A baseline file names a few cells (task, model, shots, seed, limit, images, recipe overrides) and the
+score each gave when the file was last written with ``--update``, with its 95% CI. ``check`` runs
+every cell through the ordinary path (train or load the model, ``evaluate``), so the runs are recorded
+like any other and a killed check resumes; it prints one table row per cell and exits 1 when a
+score fell further than its cell allows.
+
+Training and evaluation on the CPU are deterministic (seeded data order, seeded initialisation, greedy
+decoding), so on one machine a check gives bit-identical predictions run after run. The thread count
+changes the floats (a sum splits by threads), so the check pins torch's CPU threads (``threads``,
+default 1); a tolerance is there only for float differences between machines (another CPU's vector
+kernels, another BLAS build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tabulate import tabulate
+
+from harness import paths, registry
+from harness.config import from_mapping, parse_yaml, read_yaml
+from harness.errors import HarnessError
+
+log = logging.getLogger("harness")
+
+# A cell's score may differ from its expected one by this many points, either way, unless the cell
+# (or the file) says otherwise: enough for a float difference between machines to flip an answer or
+# two in a few dozen queries, not for a real regression.
+DEFAULT_TOLERANCE = 1.0
+RULES = ("tolerance", "ci")
+UPDATE_NOTE = "# expected and ci95 are written by `harness check --update`; only these top comment lines are kept."
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run to check: the settings of a sweep cell, its expected score and how far it may move."""
+
+    task: str
+    model: str
+    shots: int = 0  # support examples; for a naming task Frozen's inner shots (0: the task's own)
+    seed: int = 0
+    limit: int = 0  # the first N queries (0: all)
+    images: str = "real"  # "real" | "black"
+    set: dict = field(default_factory=dict)  # recipe overrides (part of the model's fingerprint)
+    name: str = ""  # the row's label (default: task, model, images, shots, seed)
+    # Absent is NaN or (), not None: config's type check fails on a wrong value for a `float | None` field.
+    expected: float = math.nan  # written by --update
+    ci95: tuple[float, ...] = ()  # the expected score's 95% CI [low, high], written by --update
+    tolerance: float = math.nan  # points either way (absent: the file's `tolerance`)
+    rule: str = "tolerance"  # "tolerance", or "ci": stay at or above the stored CI's lower end
+
+    def __post_init__(self) -> None:
+        checks = {
+            "shots": self.shots >= 0,
+            "seed": self.seed >= 0,
+            "limit": self.limit >= 0,
+            "images": self.images in ("real", "black"),
+            "rule": self.rule in RULES,
+            "expected": not math.isinf(self.expected),
+            "tolerance": not self.tolerance < 0 and not math.isinf(self.tolerance),
+            "ci95": not self.ci95 or (len(self.ci95) == 2 and all(map(math.isfinite, self.ci95)) and self.ci95[0] <= self.ci95[1]),
+        }  # fmt: skip
+        for name, ok in checks.items():
+            if not ok:
+                hint = f" (one of: {', '.join(RULES)})" if name == "rule" else ""
+                hint = " (two numbers, low <= high)" if name == "ci95" else hint
+                raise HarnessError(f"invalid {name} = {getattr(self, name)!r}{hint}")
+        if self.rule == "ci" and not math.isnan(self.tolerance):
+            raise HarnessError("give either a tolerance or rule: ci, not both")
+
+    @property
+    def has_expected(self) -> bool:
+        return not math.isnan(self.expected)
+
+    @property
+    def label(self) -> str:
+        shots = f" {self.shots}-shot" if self.shots else ""
+        seed = f" seed {self.seed}" if self.seed else ""
+        return self.name or f"{self.task} {self.model} {self.images}{shots}{seed}"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline file: its cells and the defaults they share."""
+
+    cells: tuple[dict, ...]
+    description: str = ""
+    tolerance: float = DEFAULT_TOLERANCE  # points either way, for cells that give no rule of their own
+    device: str = "cpu"  # where the expected numbers were made; `--device` overrides it
+    batch_size: int = 32  # generation batch (answers do not depend on it)
+    threads: int = 1  # torch's CPU threads, pinned: float sums, so trained weights and answers, depend on the count
+
+    def __post_init__(self) -> None:
+        if not self.cells:
+            raise HarnessError("no cells")
+        if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise HarnessError(f"invalid tolerance = {self.tolerance!r}")
+        for name in ("batch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise HarnessError(f"invalid {name} = {getattr(self, name)!r}")
+
+
+@contextmanager
+def _where(where: str):
+    """Name the file and cell in front of any one-line error raised inside."""
+    try:
+        yield
+    except HarnessError as exc:
+        raise HarnessError(f"{where}: {exc}") from None
+
+
+def load(path: Path, need_expected: bool = True) -> tuple[Baseline, list[Cell], dict]:
+    """The baseline file, its cells checked field by field, and the raw mapping (for --update)."""
+    raw = read_yaml(path)
+    baseline = from_mapping(Baseline, raw, str(path))
+    cells = [from_mapping(Cell, item, f"{path} cell {i}") for i, item in enumerate(baseline.cells, 1)]
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(cells, 1):
+        if (first := seen.setdefault(cell.label, i)) != i:
+            raise HarnessError(f"{path} cell {i}: same label '{cell.label}' as cell {first}; give each a `name`")
+        if need_expected and not cell.has_expected:
+            raise HarnessError(f"{path} cell {i} ({cell.label}): no expected score; record it with --update")
+        if need_expected and cell.rule == "ci" and not cell.ci95:
+            raise HarnessError(f"{path} cell {i} ({cell.label}): rule: ci needs a stored ci95; record it with --update")
+    return baseline, cells, raw
+
+
+@dataclass
+class _Planned:
+    cell: Cell
+    spec: Any  # ModelSpec
+    task: Any  # TaskConfig as run (a naming task with its inner shots)
+    support_shots: int
+
+
+def _plan(path: Path, cells: list[Cell]) -> list[_Planned]:
+    """Every name resolved and every task's data found before anything trains."""
+    from harness import tasks
+    from harness.models import resolve
+    from harness.sweep import Grid, _task_cells
+
+    planned = []
+    for i, cell in enumerate(cells, 1):
+        with _where(f"{path} cell {i}"):
+            task = registry.TASKS.get(cell.task)
+            spec = resolve(cell.model, cell.set)
+            shots = cell.shots or (int(task.options.get("inner_shots", 1)) if task.kind == "naming" else 0)
+            grid = Grid(name=path.stem, tasks=(cell.task,), models=(cell.model,), shots=(shots,))
+            [(run_task, support_shots)] = _task_cells(grid, [task], path)
+            tasks.load(run_task)
+        planned.append(_Planned(cell, spec, run_task, support_shots))
+    return planned
+
+
+def run_cells(baseline: Baseline, planned: list[_Planned], device: str, progress: bool) -> tuple[list[dict], list[bool]]:
+    """Each cell's metrics in file order, and whether each was read back from a run finished before;
+    each model is trained (or loaded) once for all its cells."""
+    from harness.evaluate import EvalSettings, evaluate, run_folder
+    from harness.train import load_trained, train
+
+    results: list[dict | None] = [None] * len(planned)
+    read_back = [False] * len(planned)
+    by_model: dict[str, list[int]] = {}
+    for i, p in enumerate(planned):
+        by_model.setdefault(p.spec.fingerprint, []).append(i)
+    for indices in by_model.values():
+        spec = planned[indices[0]].spec
+        model = load_trained(spec, device)
+        if model is None:
+            log.info("check: training %s (fingerprint %s)", spec.name, spec.fingerprint)
+            model = train(spec, progress=progress, device=device)
+        for i in indices:
+            p = planned[i]
+            settings = EvalSettings(p.support_shots, p.cell.seed, p.cell.images, baseline.batch_size, p.cell.limit)
+            read_back[i] = run_folder(spec, p.task, settings).metrics() is not None
+            results[i] = evaluate(model, spec, p.task, settings, progress=progress)
+        del model
+    return results, read_back  # type: ignore[return-value]
+
+
+def judge(cell: Cell, default_tolerance: float, now: float) -> tuple[str, str]:
+    """(what the cell allows, status): ok, REGRESSED, or improved (above what is allowed)."""
+    if not cell.has_expected or (cell.rule == "ci" and not cell.ci95):
+        return "", "new"
+    if cell.rule == "ci":
+        low, high = cell.ci95
+        status = "REGRESSED" if now < low else "improved" if now > high else "ok"
+        return f"[{low:.2f}, {high:.2f}] (CI)", status
+    tolerance = default_tolerance if math.isnan(cell.tolerance) else cell.tolerance
+    delta = round(now - cell.expected, 2)
+    status = "REGRESSED" if delta < -tolerance - 1e-9 else "improved" if delta > tolerance + 1e-9 else "ok"
+    return f"±{tolerance:g}", status
+
+
+def _table(baseline: Baseline, cells: list[Cell], results: list[dict], read_back: list[bool]) -> tuple[str, list[str]]:
+    rows, statuses = [], []
+    for cell, m, old in zip(cells, results, read_back):
+        allowed, status = judge(cell, baseline.tolerance, m["score"])
+        delta = f"{m['score'] - cell.expected:+.2f}" if cell.has_expected else ""
+        expected = f"{cell.expected:.2f}" if cell.has_expected else ""
+        partial = f" (first {m['n']})" if m.get("partial") else ""
+        row = [cell.label, m["metric"], f"{m['n']}{partial}", expected, f"{m['score']:.2f}", delta, allowed, status]
+        rows.append([*row, "read back" if old else "run now"])
+        statuses.append(status)
+    headers = ["cell", "metric", "n", "expected", "now", "delta", "allowed", "status", "run"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), statuses
+
+
+def _dump(value: Any, flow: bool | None = None) -> str:
+    """YAML text; ``flow=None``: innermost collections inline (``set: {steps: 40}``, ``ci95: [1.0, 5.0]``)."""
+    return yaml.safe_dump(value, default_flow_style=flow, sort_keys=False, width=1000, allow_unicode=True).rstrip("\n")
+
+
+def render(text: str, raw: dict, raw_cells: list[dict]) -> str:
+    """The file again with new cells: its top comment lines kept, the rest written from the data."""
+    header = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        header.append(line)
+    while header and not header[-1].strip():
+        header.pop()
+    if not any("--update" in line for line in header):
+        header.append(UPDATE_NOTE)
+    out = [*header]
+    for key, value in raw.items():
+        if key != "cells":
+            out.append(_dump({key: value}, flow=False))
+            continue
+        out.append("cells:")
+        for cell in raw_cells:
+            out.extend("  " + line for line in _dump([cell]).splitlines())
+    return "\n".join(out) + "\n"
+
+
+def update(path: Path, raw: dict, cells: list[Cell], results: list[dict]) -> list[str]:
+    """Rewrite the file's expected scores and CIs from ``results`` (atomically); lines saying what changed."""
+    changes, raw_cells = [], []
+    for item, cell, m in zip(raw["cells"], cells, results):
+        ci95 = [float(v) for v in m["ci95"]]
+        new = {**item, "expected": float(m["score"]), "ci95": ci95}
+        old_ci = list(cell.ci95)
+        if cell.expected != new["expected"] or old_ci != ci95:
+            old = f"{cell.expected:.2f}" if cell.has_expected else "none"
+            was = f" {old_ci}" if old_ci else ""
+            changes.append(f"{cell.label}: {old}{was} -> {new['expected']:.2f} {ci95}")
+        raw_cells.append(new)
+    text = path.read_text(encoding="utf-8-sig")
+    new_text = render(text, raw, raw_cells)
+    from_mapping(Baseline, parse_yaml(new_text, str(path)), str(path))  # what is written reads back
+    if new_text != text:
+        paths.atomic_write_text(path, new_text)
+    return changes
+
+
+@contextmanager
+def pinned_threads(count: int):
+    """torch's CPU threads set to ``count`` inside, restored after: a CPU sum splits by thread count, so
+    training with 1 and with 2 threads ends with slightly different weights and some different answers."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.baseline)
+    baseline, cells, raw = load(path, need_expected=not args.update)
+    planned = _plan(path, cells)
+    with pinned_threads(baseline.threads):
+        results, read_back = run_cells(baseline, planned, args.device or baseline.device, progress=not args.quiet)
+    table, statuses = _table(baseline, cells, results, read_back)
+    print(table)
+    if any(read_back):
+        print(f"{sum(read_back)} of {len(cells)} cells were read back from runs finished earlier in {paths.home()}: "
+              "they show the code that made them; a fresh HARNESS_HOME runs every cell with this code")  # fmt: skip
+    if args.update:
+        changes = update(path, raw, cells, results)
+        for line in changes:
+            print(line)
+        print(f"{path}: {len(changes)} of {len(cells)} cells changed" if changes else f"{path}: unchanged")
+        return 0
+    regressed = statuses.count("REGRESSED")
+    if regressed:
+        print(f"{path}: {regressed} of {len(cells)} cells REGRESSED")
+        return 1
+    print(f"{path}: {len(cells)} cells, none regressed ({statuses.count('improved')} improved)")
+    return 0

@@ -1,0 +1,183 @@
+"""`harness check`: the shipped baselines pass, a worsened model is caught, --update and bad files.
+
+results/regression/tiny.yaml runs on the tests' tiny gpt2 (it exists only in the tests' hub cache) and
+cpu.yaml on the real SmolLM2-135M. After an intended change, rewrite both files' expected numbers with
+``UPDATE_BASELINES=1 python -m pytest tests/regression/test_baselines.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "results" / "regression" / "tiny.yaml"
+CPU = REPO / "results" / "regression" / "cpu.yaml"
+UPDATE = bool(os.environ.get("UPDATE_BASELINES"))
+SESSION_HOME = Path(os.environ["HARNESS_HOME"])  # conftest's; each test below works in a home of its own
+
+
+def _check(capsys, path: Path, *extra: str) -> tuple[int, str, str]:
+    code = main(["check", "--baseline", str(path), "--quiet", *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _rows(out: str) -> dict[str, dict[str, str]]:
+    """The printed table's rows by cell label, each {column: value}."""
+    header, _, *lines = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    return {row[0]: dict(zip(header, row)) for row in lines}
+
+
+def _labels(path: Path) -> list[str]:
+    from harness.check import load
+
+    return [cell.label for cell in load(path)[1]]
+
+
+def _check_passes(capsys, path: Path) -> None:
+    if UPDATE:
+        assert _check(capsys, path, "--update")[0] == 0
+    code, out, err = _check(capsys, path)
+    rows = _rows(out)
+    assert code == 0, out + err
+    assert list(rows) == _labels(path)  # every cell, in file order
+    assert all(row["status"] in ("ok", "improved") for row in rows.values()), out
+    assert all(row["status"] == "ok" for row in rows.values()), f"{path.name}: improved: run with --update\n{out}"
+    assert UPDATE or all(row["run"] == "run now" for row in rows.values()), out  # evaluated here, not read back
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tiny_hub, tmp_path_factory):
+    home = tmp_path_factory.mktemp("check-tiny")
+    with pytest.MonkeyPatch.context() as mp:  # its own results database: nothing else's runs
+        mp.setenv("HARNESS_HOME", str(home))
+        yield home
+
+
+def test_tiny_baseline_passes(tiny_home, capsys):
+    _check_passes(capsys, TINY)
+
+
+def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, capsys):
+    home = tmp_path_factory.mktemp("check-cpu")
+    # The converted SmolLM2 is shared with the session's home (keyed by the GGUF file's sha256).
+    (SESSION_HOME / "lms").mkdir(parents=True, exist_ok=True)
+    (home / "lms").symlink_to(SESSION_HOME / "lms", target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_HOME", str(home))
+        assert main(["data", "build", "emoji"]) == 0
+        _check_passes(capsys, CPU)
+
+
+def test_check_catches_a_worsened_model(tiny_home, tmp_path, monkeypatch, capsys):
+    """A fresh home trains the same weights bit for bit; answers spoilt in generate then regress."""
+    from safetensors.torch import load_file
+
+    from harness.check import load
+    from harness.models.prefix import VisualPrefixModel
+
+    _check(capsys, TINY)  # the reference runs, in tiny_home (read back when already done)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    real = VisualPrefixModel.generate
+
+    def worse(self, prompts, *args, **kwargs):
+        return [answer[::-1] for answer in real(self, prompts, *args, **kwargs)]  # "red" -> "der"
+
+    monkeypatch.setattr(VisualPrefixModel, "generate", worse)
+    code, out, err = _check(capsys, TINY)
+    print(out)
+    assert code == 1, out + err
+    rows = _rows(out)
+    baseline, cells, _ = load(TINY)
+    # Cells whose expected score is above what they allow to lose must all regress; the rest cannot.
+    allowed = {c.label: c.ci95[0] if c.rule == "ci" else c.expected - (baseline.tolerance if math.isnan(c.tolerance) else c.tolerance) for c in cells}
+    should = {label for label, floor in allowed.items() if floor > 0}
+    assert all(row["run"] == "run now" for row in rows.values()), out
+    assert should and {label for label, row in rows.items() if row["status"] == "REGRESSED"} == should, out
+    assert f"{len(should)} of {len(cells)} cells REGRESSED" in out
+    # Determinism: training in this fresh home gave the very weights of the first one.
+    [first] = (tiny_home / "checkpoints").glob("*/checkpoint.safetensors")
+    again = tmp_path / "home" / first.relative_to(tiny_home)
+    a, b = load_file(first), load_file(again)
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_update_rewrites_expected_scores_and_keeps_the_header(tiny_home, tmp_path, capsys):
+    text = TINY.read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    spoilt = re.sub(r"expected: [-0-9.]+", "expected: 50.0", text, count=1)  # the first cell's
+    spoilt = re.sub(r"\n    ci95: \[[^\]]*\](?![\s\S]*ci95)", "", spoilt)  # the last cell's stored CI
+    copy = tmp_path / "baseline.yaml"
+    copy.write_text(spoilt)
+    code, out, err = _check(capsys, copy)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {copy} cell 4 (") and "rule: ci needs a stored ci95" in err
+
+    code, out, err = _check(capsys, copy, "--update")
+    assert code == 0, out + err
+    first, last = _labels(TINY)[0], _labels(TINY)[-1]
+    assert re.search(rf"^{re.escape(first)}: 50\.00 \[.*\] -> ", out, re.M), out
+    assert re.search(rf"^{re.escape(last)}: [0-9.]+ -> [0-9.]+ \[", out, re.M), out
+    assert re.search(rf"^{re.escape(str(copy))}: [2-4] of 4 cells changed$", out, re.M), out  # 2 here, more elsewhere
+    written, shipped = yaml.safe_load(copy.read_text()), yaml.safe_load(text)
+    now = {label: float(row["now"]) for label, row in _rows(out).items()}
+    assert [c.pop("expected") for c in written["cells"]] == [now[label] for label in _labels(TINY)]
+    assert all(len(c.pop("ci95")) == 2 for c in written["cells"])
+    for c in shipped["cells"]:
+        del c["expected"], c["ci95"]
+    assert written == shipped  # all else as it was
+    assert [line for line in copy.read_text().splitlines() if line.startswith("#")] == header
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.yaml"]  # no temporary file left
+
+    stamp = copy.stat().st_mtime_ns
+    code, out, _ = _check(capsys, copy, "--update")
+    assert code == 0 and out.rstrip().endswith(f"{copy}: unchanged") and copy.stat().st_mtime_ns == stamp
+    assert _check(capsys, copy)[0] == 0
+
+
+GOOD_CELL = "  - {task: easyvqa-tiny, model: gpt2-frozen, limit: 4, expected: 1.0, ci95: [0.0, 2.0]}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cells: [\n", "YAML syntax error"),
+        ("cells:\n" + GOOD_CELL + "cells: []\n", "duplicate key 'cells'"),
+        ("cell:\n" + GOOD_CELL, "unknown field 'cell' (did you mean 'cells'?)"),
+        ("cells: {task: easyvqa-tiny}\n", "field 'cells' must be tuple[dict, ...]"),
+        ("cells: []\n", "no cells"),
+        ("tolerance: -1\ncells:\n" + GOOD_CELL, "invalid tolerance = -1.0"),
+        ("cells:\n" + GOOD_CELL.replace("limit", "limmit"), "cell 1: unknown field 'limmit' (did you mean 'limit'?)"),
+        ("cells:\n" + GOOD_CELL.replace("limit: 4", "limit: ten"), "cell 1: field 'limit' must be int, got 'ten'"),
+        ("cells:\n" + GOOD_CELL.replace("expected: 1.0", "expected: high"), "field 'expected' must be float, got 'high'"),
+        ("cells:\n" + GOOD_CELL.replace("[0.0, 2.0]", "[2.0, 0.0]"), "invalid ci95 = (2.0, 0.0) (two numbers, low <= high)"),
+        ("cells:\n" + GOOD_CELL.replace("limit: 4", "images: gray"), "cell 1: invalid images = 'gray'"),
+        ("cells:\n" + GOOD_CELL.replace("limit: 4", "rule: cl"), "invalid rule = 'cl' (one of: tolerance, ci)"),
+        ("cells:\n" + GOOD_CELL.replace("limit: 4", "rule: ci, tolerance: 1"), "either a tolerance or rule: ci"),
+        ("cells:\n" + GOOD_CELL.replace(", expected: 1.0", ""), "no expected score; record it with --update"),
+        ("cells:\n" + GOOD_CELL + GOOD_CELL, "cell 2: same label 'easyvqa-tiny gpt2-frozen real' as cell 1"),
+        ("cells:\n" + GOOD_CELL + GOOD_CELL.replace("easyvqa-tiny", "easyvqa-tiyn"), "cell 2: unknown task 'easyvqa-tiyn'"),
+        ("cells:\n" + GOOD_CELL.replace("gpt2-frozen", "gpt3-frozen"), "cell 1: unknown LM 'gpt3'"),
+        ("cells:\n" + GOOD_CELL.replace("limit: 4", "set: {stepz: 3}"), "cell 1: --set for recipe 'frozen': unknown field 'stepz'"),
+    ],
+)  # fmt: skip
+def test_a_bad_baseline_file_is_one_line_and_exit_2(tiny_hub, tmp_path, monkeypatch, capsys, text, message):
+    from harness import check
+
+    def never(*args, **kwargs):
+        raise AssertionError("a bad file must be refused before anything trains or runs")
+
+    monkeypatch.setattr(check, "run_cells", never)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, out, err = _check(capsys, path)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {path}") and message in err, err
