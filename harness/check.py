@@ -165,7 +165,7 @@ def run_cells(baseline: Baseline, planned: list[_Planned], device: str, progress
     """Each cell's metrics in file order, and whether each was read back from a run finished before;
     each model is trained (or loaded) once for all its cells."""
     from harness.evaluate import EvalSettings, evaluate, run_folder
-    from harness.train import load_trained, train
+    from harness.train import ready
 
     results: list[dict | None] = [None] * len(planned)
     read_back = [False] * len(planned)
@@ -173,11 +173,7 @@ def run_cells(baseline: Baseline, planned: list[_Planned], device: str, progress
     for i, p in enumerate(planned):
         by_model.setdefault(p.spec.fingerprint, []).append(i)
     for indices in by_model.values():
-        spec = planned[indices[0]].spec
-        model = load_trained(spec, device)
-        if model is None:
-            log.info("check: training %s (fingerprint %s)", spec.name, spec.fingerprint)
-            model = train(spec, progress=progress, device=device)
+        model, spec = ready(planned[indices[0]].spec, device, progress)
         for i in indices:
             p = planned[i]
             settings = EvalSettings(p.support_shots, p.cell.seed, p.cell.images, baseline.batch_size, p.cell.limit)

@@ -12,10 +12,16 @@ log = logging.getLogger("harness")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="<lm>-<recipe>, e.g. smollm2-135m-frozen (see `list models`)")
+    p.add_argument("--model", required=True,
+                   help="<lm>-<recipe>, e.g. smollm2-135m-frozen (see `list models`); or your own model: "
+                        "path/to/file.py:ClassName, an entry point of group frozen_harness.models, or hf:<hub id or folder>")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe field (changes the model fingerprint), e.g. --set steps=20")
+                   help="override a recipe field (changes the model fingerprint), e.g. --set steps=20; for your "
+                        "own model, a constructor keyword argument")
     p.add_argument("--lm-path", help="load the LM from this folder (saved by save_pretrained) instead of its source")
+    p.add_argument("--checkpoint", metavar="FILE.safetensors",
+                   help="weights trained elsewhere for <lm>-<recipe> (prefix_map.*, and encoder.* / lm.* when the recipe "
+                        "trains them), checked name by name and shape by shape; nothing is trained")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

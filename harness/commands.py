@@ -19,7 +19,7 @@ log = logging.getLogger("harness")
 def _spec(args: argparse.Namespace):
     from harness.models import resolve
 
-    return resolve(args.model, parse_overrides(args.overrides), args.lm_path)
+    return resolve(args.model, parse_overrides(args.overrides), args.lm_path, getattr(args, "checkpoint", None))
 
 
 def _task(args: argparse.Namespace):
@@ -67,7 +67,7 @@ def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
         if task.kind == "naming":
             options = {**task.options, "inner_shots": shots}
             run_task, support_shots = replace_fields(task, {"options": options}, f"task {task.name}"), 0
-        for images in _conditions(args.images, spec.recipe.eval_images):
+        for images in _conditions(args.images, spec.eval_images):
             settings = EvalSettings(shots=support_shots, seed=args.seed, images=images, batch_size=args.batch_size,
                                     limit=args.limit, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
             m = evaluate(model, spec, run_task, settings, progress=not args.quiet)
@@ -90,6 +90,8 @@ def _device_map(args: argparse.Namespace, spec) -> str | dict | None:
     value = args.lm_device_map
     if value is None:
         return None
+    if spec.external:
+        raise HarnessError(f"--lm-device-map is for the harness's own <lm>-<recipe> models, not {spec.name}")
     if spec.recipe.train_lm:
         raise HarnessError(f"--lm-device-map: {spec.name} trains its LM; a split LM is for frozen LMs only")
     if distributed.enabled():
@@ -112,22 +114,13 @@ def _device_map(args: argparse.Namespace, spec) -> str | dict | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.train import load_trained, train
+    from harness.train import ready
 
     t0 = time.perf_counter()
     task = _task(args)
     _shots(args.shots, task)  # bad input fails now, not after training
     spec = _spec(args)
-    device_map = _device_map(args, spec)
-    with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
-        model = load_trained(spec, args.device, device_map)
-    if model is None and device_map is not None:
-        raise HarnessError(f"--lm-device-map is for evaluation: train {spec.name} first (`harness train`), then run")
-    if model is None:
-        log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
-        model = train(spec, progress=not args.quiet, device=args.device)
-    else:
-        log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
+    model, spec = ready(spec, args.device, not args.quiet, _device_map(args, spec))
     _evaluate_and_print(model, spec, task, args)
     log.info("done in %.1f s", time.perf_counter() - t0)
     return 0
@@ -137,25 +130,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from harness.train import train
 
     spec = _spec(args)
+    if spec.external or spec.weights:
+        raise HarnessError(f"{spec.name} was trained elsewhere: evaluate it with `harness run` or `harness eval`")
     train(spec, progress=not args.quiet, device=args.device)
     print(spec.checkpoint_dir)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from harness.train import load_trained
+    from harness.train import ready
 
     task = _task(args)
     _shots(args.shots, task)
     spec = _spec(args)
-    device_map = _device_map(args, spec)
-    with distributed.main_first():
-        model = load_trained(spec, args.device, device_map)
-    if model is None:
-        raise HarnessError(
-            f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
-            f"run `harness train --model {spec.name}` first, or `harness run`"
-        )
+    model, spec = ready(spec, args.device, not args.quiet, _device_map(args, spec), train_missing=False)
     _evaluate_and_print(model, spec, task, args)
     return 0
 

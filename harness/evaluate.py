@@ -20,8 +20,7 @@ from harness.config import TaskConfig, from_mapping
 from harness.data import Row
 from harness.errors import BadImage, HarnessError
 from harness.fewshot import draw_support
-from harness.models import ModelSpec
-from harness.models.prefix import VisualPrefixModel
+from harness.models import ModelSpec, api
 from harness.prompt import blacked_out, describe
 from harness.results import ResultsDB, RunDir
 
@@ -60,11 +59,11 @@ def run_folder(spec: ModelSpec, task: TaskConfig, settings: EvalSettings) -> Run
             "format": RECORD_FORMAT,
         }
     )
-    return RunDir(paths.home() / "runs" / task.name / spec.name / key)
+    return RunDir(paths.home() / "runs" / task.name / spec.folder_name / key)
 
 
 def evaluate(
-    model: VisualPrefixModel, spec: ModelSpec, task: TaskConfig, settings: EvalSettings, progress: bool = True
+    model: api.HarnessModel, spec: ModelSpec, task: TaskConfig, settings: EvalSettings, progress: bool = True
 ) -> dict:
     """Evaluate (resuming if interrupted) and return metrics; a finished run is read back, not redone."""
     run = run_folder(spec, task, settings)
@@ -78,6 +77,10 @@ def evaluate(
     if settings.shots and task.kind == "naming":
         raise HarnessError(f"task {task.name}: a naming episode brings its own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
+    rank = task.kind == "naming" and tasks.naming_options(task)["answer"] == "rank"
+    if rank and not callable(getattr(model, "loglikelihood", None)):
+        raise HarnessError(f"task {task.name} with answer=rank ranks names by log-likelihood: model {spec.name} "
+                           "has no loglikelihood(prompts, continuations) method")  # fmt: skip
     main = distributed.is_main()
     config = {
         "task": task.name,
@@ -103,7 +106,12 @@ def evaluate(
     for start in range(0, n_batches * settings.batch_size, settings.batch_size):
         batch, prompts, skipped = _prompts(task, dataset, mine[start : start + settings.batch_size], pool, settings)
         _check_context(model, task, dataset, batch, prompts, pool, settings)
-        predictions = _answer(model, prompts, task, run, fit, answered) if batch else []
+        if not batch:
+            predictions = []
+        elif rank:
+            predictions = _rank(model, batch, prompts, settings.batch_size)
+        else:
+            predictions = _answer(model, prompts, task, run, fit, answered)
         samples = [
             {
                 "id": r.id,
@@ -136,6 +144,8 @@ def evaluate(
         if task.split not in dataset.splits:  # generated episodes: their setting goes with the numbers
             opts = tasks.naming_options(task)
             base.update(shots=opts["inner_shots"], **{k: opts[k] for k in tasks.NAMING_SETTING})
+        if rank:
+            base["answer"] = "rank"
     _check_complete(run, rows)
     scored = [r for r in rows if "skipped" not in finished[r.id]]
     if len(scored) < len(rows):
@@ -165,25 +175,15 @@ def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], setti
     return kept, prompts, skipped
 
 
-def context_length(model: VisualPrefixModel) -> int | None:
-    """The LM's context in positions, from its config (None where the config does not say)."""
-    config = model.lm.config
-    for field in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        if isinstance(getattr(config, field, None), int):
-            return getattr(config, field)
-    return None
-
-
-def _check_context(model: VisualPrefixModel, task: TaskConfig, dataset, rows: list[Row], prompts: list,
+def _check_context(model: api.HarnessModel, task: TaskConfig, dataset, rows: list[Row], prompts: list,
                    pool: list[Row], settings: EvalSettings) -> None:  # fmt: skip
     """A prompt plus its answer must fit the LM's context: else one line naming the query and how many
     support shots would fit (a longer prompt would silently run past the positions the LM was trained on)."""
-    from harness.generate import prompt_lengths
-
-    limit = context_length(model)
-    if limit is None or not prompts:
+    limit = api.context_length(model)
+    lengths = api.prompt_lengths(model, prompts) if limit is not None and prompts else None
+    if lengths is None:  # a model that does not say its context or its prompts' lengths is not checked
         return
-    for row, prompt, length in zip(rows, prompts, prompt_lengths(model, prompts)):
+    for row, prompt, length in zip(rows, prompts, lengths):
         if length + task.max_new_tokens <= limit:
             continue
         what = f"task {task.name}: the prompt of query {row.id} is {length} positions"
@@ -191,7 +191,7 @@ def _check_context(model: VisualPrefixModel, task: TaskConfig, dataset, rows: li
             advice = "use fewer ways or inner shots (--task-set ways=... / inner_shots=...)"
         else:
             support = draw_support(task.name, settings.seed, row, pool, settings.shots)
-            fits = next((k for k in range(len(support) - 1, -1, -1) if prompt_lengths(
+            fits = next((k for k in range(len(support) - 1, -1, -1) if api.prompt_lengths(
                 model, [tasks.build_prompt(task, dataset, row, support[:k])])[0] + task.max_new_tokens <= limit), None)  # fmt: skip
             advice = f"at most {fits} shots fit (--shots {fits})" if fits is not None else "not even a 0-shot prompt fits"
         raise HarnessError(
@@ -214,7 +214,7 @@ def prompt_key(prompt) -> tuple:
     )  # fmt: skip
 
 
-def _answer(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int],
+def _answer(model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int],
             answered: dict[tuple, str]) -> list[str]:  # fmt: skip
     """Answers in order, generating only prompts whose content has not been answered earlier in the run:
     greedy answers depend on the prompt alone, and a blacked-out condition repeats few distinct questions."""
@@ -225,14 +225,36 @@ def _answer(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunD
     return [answered[k] for k in keys]
 
 
-def _generate_fitting(model: VisualPrefixModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]) -> list[str]:
+def _rank(model: api.HarnessModel, rows: list[Row], prompts: list, batch_size: int) -> list[str]:
+    """Naming by ranking: each query's answer is the name of its episode (sorted; the first on a tie)
+    whose tokens, after the query prompt (" ... This is a"), have the highest summed log-likelihood."""
+    pairs = [(i, name) for i, row in enumerate(rows) for name in sorted({n for _, n in row.support})]
+    scores: list[float] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        scores += model.loglikelihood([prompts[i] for i, _ in chunk], [f" {name}" for _, name in chunk])
+    best: dict[int, tuple[float, str]] = {}
+    for (i, name), score in zip(pairs, scores):
+        if i not in best or score > best[i][0]:
+            best[i] = (score, name)
+    return [best[i][1] for i in range(len(rows))]
+
+
+def _generate_fitting(model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]) -> list[str]:
     """Generate in chunks of ``fit[0]``; out of memory halves it (for the rest of the run, noted in
-    the run's events.jsonl) and the same prompts go again. Answers do not depend on the batch."""
+    the run's events.jsonl) and the same prompts go again. Answers do not depend on the batch. Every
+    answer is cut at the task's first stop string and stripped, whoever generated it."""
+    from harness.generate import cut_at_stop
+
     out: list[str] = []
     while len(out) < len(prompts):
         chunk = prompts[len(out) : len(out) + fit[0]]
         try:
-            out += model.generate(chunk, task.max_new_tokens, task.stop)
+            answers = model.generate(chunk, task.max_new_tokens, task.stop)
+            if len(answers) != len(chunk) or not all(isinstance(a, str) for a in answers):
+                raise HarnessError(f"model {type(model).__name__}: generate returned {len(answers)} answers for "
+                                   f"{len(chunk)} prompts (expected one str per prompt)")  # fmt: skip
+            out += [cut_at_stop(a, task.stop)[0].strip() for a in answers]
         except torch.OutOfMemoryError:
             if fit[0] == 1:
                 raise HarnessError(f"out of memory generating one answer for task {task.name}: the model "
@@ -309,6 +331,6 @@ def rescore(folder: Path) -> tuple[dict, dict]:
     if task.kind != "caption":
         run.rewrite_samples(samples)
     keep = ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial",
-            "skipped", "skipped_examples", *tasks.NAMING_SETTING)  # fmt: skip
+            "skipped", "skipped_examples", "answer", *tasks.NAMING_SETTING)  # fmt: skip
     base = {k: old[k] for k in keep if k in old}
     return old, finish(run, task, rows, samples, base)

@@ -92,10 +92,12 @@ def naming_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[P
     and score vs ways (a line per model and inner shots), the two axes of Frozen's miniImageNet table."""
     plt = _pyplot()
     naming = frame.dropna(subset=["ways"]).drop_duplicates("task").set_index("task")
+    if "answer" not in naming:  # a frame from before naming by ranking
+        naming = naming.assign(answer="generate")
     if naming.empty:
         return []
     rows = board[board["task"].isin(naming.index)].copy()
-    for key in ("task_name", "ways", "repeats", "induction"):
+    for key in ("task_name", "ways", "repeats", "induction", "answer"):
         rows[key] = rows["task"].map(naming[key])
     rows["ways"] = rows["ways"].astype(int)
     written = []
@@ -105,11 +107,12 @@ def naming_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[P
             continue
         fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
         for ax, (x, line_key) in zip(axes[0], panels):
-            keys = ["model", "images", line_key, "repeats", "induction"]
-            for (model, images, value, repeats, induction), line in part.groupby(keys):
+            keys = ["model", "images", line_key, "repeats", "induction", "answer"]
+            for (model, images, value, repeats, induction, answer), line in part.groupby(keys):
                 line = line.sort_values(x)
                 label = f"{model}, {value}-{'way' if line_key == 'ways' else 'shot'}"
                 label += (f", x{repeats}" if repeats > 1 else "") + (", +induction" if induction else "")
+                label += ", ranked" if answer == "rank" else ""
                 label += " (images blacked out)" if images == "black" else ""
                 style = "--" if images == "black" else "-"
                 ax.plot(line[x], line["mean"], marker="o", linestyle=style, label=label)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness import __version__, paths
-from harness.tasks import NAMING_SETTING, naming_label
+from harness.tasks import NAMING_SETTING, RANKED, naming_label
 
 
 def append_event(path: Path, event: dict) -> None:
@@ -191,7 +191,9 @@ class ResultsDB:
         frame["task_name"] = frame["task"]
         for i, key in enumerate(NAMING_SETTING):
             frame[key] = [s[i] if s else None for s in setting]
-        frame["task"] = [naming_label(t, *s) if s else t for t, s in zip(frame["task"], setting)]
+        frame["answer"] = [m.get("answer", "generate") for m in metrics]  # naming by ranking names is another task
+        frame["task"] = [(naming_label(t, *s) if s else t) + (RANKED if a == "rank" else "")
+                         for t, s, a in zip(frame["task"], setting, frame["answer"])]  # fmt: skip
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
         keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
         return frame.sort_values("created", kind="stable").drop_duplicates(keys, keep="last").reset_index(drop=True)

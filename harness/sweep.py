@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import distributed, registry
+from harness import registry
 from harness.config import load_yaml, replace_fields
-from harness.tasks import naming_label
+from harness.tasks import RANKED, naming_label
 
 log = logging.getLogger("harness")
 
@@ -36,19 +36,16 @@ class Grid:
 def run_grid(path: Path, device: str | None = None, progress: bool = True) -> int:
     """Run every cell of the grid; returns the number of cells."""
     from harness.evaluate import EvalSettings, evaluate
-    from harness.models import resolve
-    from harness.train import load_trained, train
+    from harness.models import external, resolve
+    from harness.train import ready
 
     grid = load_yaml(Grid, path, name=path.stem)
     tasks = [registry.TASKS.get(t) for t in grid.tasks]  # every name checked before any training
-    specs = [resolve(m, grid.set) for m in grid.models]
+    # `set` changes the recipes of the harness's own models; a model of your own takes none.
+    specs = [resolve(m, {} if external.is_external(m) else grid.set) for m in grid.models]
     cells = 0
     for spec in specs:
-        with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
-            model = load_trained(spec, device)
-        if model is None:
-            log.info("sweep %s: training %s (fingerprint %s)", grid.name, spec.name, spec.fingerprint)
-            model = train(spec, progress=progress, device=device)
+        model, spec = ready(spec, device, progress)
         for run_task, support_shots in _task_cells(grid, tasks, path):
             for seed in grid.seeds:
                 for images in grid.images:
@@ -57,6 +54,7 @@ def run_grid(path: Path, device: str | None = None, progress: bool = True) -> in
                     label = run_task.name
                     if m.get("ways"):
                         label = naming_label(label, m["ways"], m.get("repeats", 1), m.get("induction", False))
+                    label += RANKED if m.get("answer") == "rank" else ""
                     log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, label, m["shots"], seed, images,
                              m["metric"], m["score"])  # fmt: skip
                     cells += 1

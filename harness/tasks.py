@@ -24,7 +24,10 @@ from harness.prompt import Image, Prompt
 
 KINDS = ("vqa", "caption", "naming")
 NAMING_OPTIONS = {"ways": 2, "inner_shots": 1, "repeats": 1, "induction": False, "open_ended": True,
-                  "episodes": 200, "support_vendors": None, "query_vendor": None}  # fmt: skip
+                  "episodes": 200, "support_vendors": None, "query_vendor": None, "answer": "generate"}  # fmt: skip
+# answer: "generate" (Frozen's protocol: the generated text must be the name) or "rank" (the episode's
+# name with the highest log-likelihood after the query is the answer: a closed-set reading).
+ANSWER_MODES = ("generate", "rank")
 # The naming options that change what a score means: recorded with it, and shown with the task's name.
 NAMING_SETTING = ("ways", "repeats", "induction")
 
@@ -33,6 +36,9 @@ def naming_label(task: str, ways: int, repeats: int = 1, induction: bool = False
     """A naming task's name with its setting, e.g. 'miniimagenet-open 5-way +induction': the tables'
     task label, so that 2-way and 5-way numbers are never averaged together."""
     return f"{task} {ways}-way" + (f" x{repeats} repeats" if repeats > 1 else "") + (" +induction" if induction else "")
+
+
+RANKED = " (ranked)"  # after the task label of a naming run answered by ranking the episode's names
 
 
 def fingerprint(task: TaskConfig, dataset: Dataset) -> str:
@@ -47,7 +53,10 @@ def naming_options(task: TaskConfig) -> dict:
     unknown = set(task.options) - set(NAMING_OPTIONS)
     if unknown:
         raise HarnessError(f"task {task.name}: unknown naming option '{sorted(unknown)[0]}' (known: {', '.join(NAMING_OPTIONS)})")
-    return {**NAMING_OPTIONS, **task.options}
+    options = {**NAMING_OPTIONS, **task.options}
+    if options["answer"] not in ANSWER_MODES:
+        raise HarnessError(f"task {task.name}: naming option answer={options['answer']} (expected generate or rank)")
+    return options
 
 
 def rows(task: TaskConfig, dataset: Dataset, seed: int = 0) -> list[Row]:

@@ -44,15 +44,19 @@ def apply_state(model: VisualPrefixModel, state: dict[str, torch.Tensor]) -> Non
         groups.setdefault(prefix, {})[rest] = value
     for prefix, sub in groups.items():
         module = getattr(model, prefix)
-        own = module.state_dict()
-        ptrs = {}
-        for k, v in own.items():
-            ptrs.setdefault(v.data_ptr(), []).append(k)
-        tied = {k for keys in ptrs.values() if len(keys) > 1 for k in keys}
+        tied = tied_keys(module)
         missing, unexpected = module.load_state_dict(sub, strict=False)
         bad = [k for k in missing if k not in tied] + list(unexpected)
         if bad:
             raise HarnessError(f"checkpoint does not fit the model: {prefix}.{bad[0]} missing or unexpected")
+
+
+def tied_keys(module: torch.nn.Module) -> set[str]:
+    """State names that share storage with another (an LM head tied to the embedding): stored once."""
+    by_storage: dict[int, list[str]] = {}
+    for key, value in module.state_dict().items():
+        by_storage.setdefault(value.data_ptr(), []).append(key)
+    return {k for keys in by_storage.values() if len(keys) > 1 for k in keys}
 
 
 def _optimizer(model: VisualPrefixModel, spec: ModelSpec) -> tuple[torch.optim.Optimizer, dict[str, torch.nn.Parameter]]:
@@ -257,3 +261,71 @@ def load_trained(
     model = build(spec, device, lm_device_map)
     apply_state(model, saved.model)
     return model.eval()
+
+
+def load_weights_file(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None) -> VisualPrefixModel:
+    """The model with the weights of ``spec.weights`` (``--checkpoint``), trained elsewhere: a safetensors
+    file of the parts the recipe trains (``prefix_map.*``, and ``encoder.*`` / ``lm.*`` when the recipe
+    trains them), or a checkpoint this harness wrote. Every name and shape is checked against the model
+    first; a mismatch is one line naming the file, the tensor and both shapes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = spec.weights
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(f"{path}: not a readable safetensors file ({reason})") from None
+    if any(k.startswith("model/") for k in tensors):  # a checkpoint written by this harness
+        tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
+    model = build(spec, device, lm_device_map)
+    expected = trainable_state(model, spec.recipe)
+    what = f"{spec.recipe.name} recipe of {spec.lm.spec.key} with {spec.encoder.key}, n_prefix {spec.recipe.n_prefix}"
+    for key, value in sorted(tensors.items()):
+        if key not in expected:
+            part = key.partition(".")[0]
+            why = (f"the {spec.recipe.name} recipe does not train the {part}" if part in ("encoder", "lm")
+                   else "no such tensor in the model")  # fmt: skip
+            raise HarnessError(f"{path}: tensor '{key}' does not fit the {what}: {why}")
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise HarnessError(
+                f"{path}: tensor '{key}' has shape {list(value.shape)}, the {what} expects {list(expected[key].shape)}"
+            )
+    tied = {f"lm.{k}" for k in tied_keys(model.lm)}
+    missing = [k for k in expected if k not in tensors and k not in tied]
+    if missing:
+        raise HarnessError(f"{path}: no tensor '{missing[0]}' ({len(missing)} missing), which the {what} needs")
+    apply_state(model, {k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    return model.eval()
+
+
+def ready(spec, device: str | None = None, progress: bool = True, lm_device_map: str | dict | None = None,
+          train_missing: bool = True):  # fmt: skip
+    """(model, spec) ready to evaluate: an external model constructed (its spec now with its identity),
+    a ``--checkpoint`` file loaded, or the harness's trained checkpoint loaded, else (``train_missing``)
+    the model trained now."""
+    if spec.external:
+        from harness.models import external
+
+        if lm_device_map is not None:
+            raise HarnessError(f"--lm-device-map is for the harness's own models, not {spec.name}")
+        with distributed.main_first():
+            return external.load(spec, device)
+    if spec.weights:
+        with distributed.main_first():
+            return load_weights_file(spec, device, lm_device_map), spec
+    with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
+        model = load_trained(spec, device, lm_device_map)
+    if model is not None:
+        log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
+        return model, spec
+    if not train_missing:
+        raise HarnessError(
+            f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
+            f"run `harness train --model {spec.name}` first, or `harness run`"
+        )
+    if lm_device_map is not None:
+        raise HarnessError(f"--lm-device-map is for evaluation: train {spec.name} first (`harness train`), then run")
+    log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
+    return train(spec, progress=progress, device=device), spec

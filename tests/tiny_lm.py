@@ -60,3 +60,36 @@ def write_tiny_hub_model(hub_cache: Path, repo_id: str, family: str, commit: str
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
         (repo_dir / "refs" / "main").write_text(commit)
     return snapshot
+
+
+def write_tiny_llava(folder: Path, max_positions: int = 512, seed: int = 0) -> Path:
+    """A tiny randomly initialised LLaVA (CLIP vision tower, Llama LM) and its processor, saved as
+    ``save_pretrained`` writes them: what ``AutoModelForImageTextToText`` and ``AutoProcessor`` load."""
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    if (folder / "config.json").exists():
+        return folder
+    tokenizer = tiny_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=32, patch_size=8, projection_dim=32)  # fmt: skip
+    text = LlamaConfig(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                       num_key_value_heads=1, vocab_size=len(tokenizer), max_position_embeddings=max_positions,
+                       bos_token_id=0, eos_token_id=0, pad_token_id=0)  # fmt: skip
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                         vision_feature_layer=-1, vision_feature_select_strategy="default")  # fmt: skip
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = LlavaProcessor(image_processor=images, tokenizer=tokenizer, patch_size=8, image_token="<image>",
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1)  # fmt: skip
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

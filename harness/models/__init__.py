@@ -29,25 +29,37 @@ class ModelSpec:
     recipe: Recipe
     encoder: EncoderSpec
     data_version: str
+    weights: str = ""  # --checkpoint: a safetensors file of weights trained elsewhere (then never trained here)
+    weights_sha256: str = ""
+    external = False  # built by the harness (see harness.models.external for models that are not)
 
     @property
     def fingerprint(self) -> str:
         recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k not in _NOT_FINGERPRINTED}
-        return paths.fingerprint(
-            {
-                "lm": self.lm.identity,
-                "encoder": dataclasses.asdict(self.encoder),
-                "recipe": recipe,
-                "train_data": self.data_version,
-            }
-        )
+        described = {
+            "lm": self.lm.identity,
+            "encoder": dataclasses.asdict(self.encoder),
+            "recipe": recipe,
+            "train_data": self.data_version,
+        }
+        if self.weights_sha256:  # only then: the fingerprints of models trained here stay what they were
+            described["weights"] = self.weights_sha256
+        return paths.fingerprint(described)
+
+    @property
+    def eval_images(self) -> str:
+        return self.recipe.eval_images
+
+    @property
+    def folder_name(self) -> str:
+        return self.name
 
     @property
     def checkpoint_dir(self):
         return paths.home() / "checkpoints" / f"{self.lm.spec.key}-{self.recipe.name}-{self.fingerprint}"
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "name": self.name,
             "lm": self.lm.spec.key,
             "lm_identity": self.lm.identity,
@@ -56,12 +68,22 @@ class ModelSpec:
             "train_data_version": self.data_version,
             "fingerprint": self.fingerprint,
         }
+        if self.weights:
+            described["weights"] = {"file": self.weights, "sha256": self.weights_sha256}
+        return described
 
 
-def resolve(name: str, overrides: dict[str, Any] | None = None, lm_path: str | None = None) -> ModelSpec:
-    """Parse and resolve a model name (cheap: finds files, loads no weights)."""
+def resolve(name: str, overrides: dict[str, Any] | None = None, lm_path: str | None = None, checkpoint: str | None = None):
+    """Parse and resolve a model name (cheap: finds files, loads no weights): a ModelSpec, or for a
+    model from outside the registry (``file.py:Class``, an entry point, ``hf:...``) an ExternalSpec,
+    whose ``--set`` values are constructor arguments."""
     from harness import data
+    from harness.models import external
 
+    if external.is_external(name):
+        if lm_path or checkpoint:
+            raise HarnessError(f"--model {name}: --lm-path and --checkpoint are for the harness's own <lm>-<recipe> models")
+        return external.resolve(name, overrides)
     parsed = registry.parse_model_name(name)
     recipe = parsed.recipe
     if overrides:
@@ -70,6 +92,15 @@ def resolve(name: str, overrides: dict[str, Any] | None = None, lm_path: str | N
     resolved = lms.resolve(parsed.lm, lm_path)
     # The canonical name, so an alias ("smollm2-frozen") shares run records with its full name.
     canonical = f"{parsed.lm.key}-{parsed.recipe.name}"
+    if checkpoint:
+        from pathlib import Path
+
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise HarnessError(f"--checkpoint {checkpoint}: no such file")
+        # Named after its file, so tables never show it as the model this harness trained.
+        return ModelSpec(f"{canonical}@{external.safe_name(path.stem)}", resolved, recipe, encoder,
+                         data.load(recipe.train_data).version, str(path.resolve()), paths.file_sha256(path))  # fmt: skip
     return ModelSpec(canonical, resolved, recipe, encoder, data.load(recipe.train_data).version)
 
 

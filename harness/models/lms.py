@@ -53,29 +53,36 @@ def resolve(spec: LMSpec, local_path: str | None = None) -> ResolvedLM:
 
 
 def _resolve_hub(spec: LMSpec) -> ResolvedLM:
+    folder = hub_snapshot(spec.hub_id, spec.revision, f"LM '{spec.key}'", "--lm-path DIR (a folder saved by save_pretrained)")
+    return ResolvedLM(spec, folder, "", f"hub:{spec.hub_id}@{folder.name}")
+
+
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
+
+
+def hub_snapshot(repo_id: str, revision: str | None, what: str, alternative: str) -> Path:
+    """The local snapshot folder of a hub model (downloaded unless HF_HUB_OFFLINE), named by its commit;
+    one line when it is neither here nor reachable, or holds no safetensors weights."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     try:
-        folder = Path(
-            snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns, local_files_only=offline)
-        )
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES, local_files_only=offline))
     except HFValidationError as exc:
-        raise HarnessError(f"LM '{spec.key}': invalid hub id '{spec.hub_id}' ({exc})") from None
+        raise HarnessError(f"{what}: invalid hub id '{repo_id}' ({exc})") from None
     except Exception as exc:  # connection errors come in many types; all mean "not here, not reachable"
         log.debug("hub download failed: %r", exc)
         from huggingface_hub.constants import HF_HUB_CACHE
 
         raise HarnessError(
-            f"LM '{spec.key}' ({spec.hub_id}@{spec.revision}) is not on this machine and the model hub cannot be "
-            f"reached: download it where there is network (`hf download {spec.hub_id}`) and copy it into the "
-            f"hub cache ({HF_HUB_CACHE}), or pass --lm-path DIR (a folder saved by save_pretrained)"
+            f"{what} ({repo_id}@{revision or 'main'}) is not on this machine and the model hub cannot be "
+            f"reached: download it where there is network (`hf download {repo_id}`) and copy it into the "
+            f"hub cache ({HF_HUB_CACHE}), or pass {alternative}"
         ) from None
     if not any(folder.glob("*.safetensors")):
-        raise HarnessError(f"LM '{spec.key}': {folder} has no safetensors weights (pickled .bin files are not loaded)")
-    return ResolvedLM(spec, folder, "", f"hub:{spec.hub_id}@{folder.name}")
+        raise HarnessError(f"{what}: {folder} has no safetensors weights (pickled .bin files are not loaded)")
+    return folder
 
 
 def _locate_gguf(spec: LMSpec) -> Path:

@@ -174,9 +174,13 @@ class VisualPrefixModel(nn.Module):
 
     # ---- prompts ------------------------------------------------------------------------------
     def embed(
-        self, prompts: Sequence[Prompt], targets: Sequence[str] | None = None, continuation: bool = False
+        self,
+        prompts: Sequence[Prompt],
+        targets: Sequence[str] | None = None,
+        continuation: bool = False,
+        target_eos: bool = True,
     ) -> Embedded:
-        """Embed a batch of prompts (and optional target texts, which get labels and an EOS).
+        """Embed a batch of prompts (and optional target texts, which get labels and, if ``target_eos``, an EOS).
 
         ``continuation``: the prompts continue a prefix already in the KV cache, so they get no BOS.
         """
@@ -197,7 +201,7 @@ class VisualPrefixModel(nn.Module):
                     ids.extend(token_ids[segment])
             labels = [IGNORE] * len(ids)
             if targets is not None:
-                target = token_ids[targets[i]] + [self.eos_token_id]
+                target = token_ids[targets[i]] + ([self.eos_token_id] if target_eos else [])
                 ids.extend(target)
                 labels.extend(target)
             rows.append(ids)
@@ -269,6 +273,34 @@ class VisualPrefixModel(nn.Module):
             keep = next_labels != IGNORE
             head = self.lm.get_output_embeddings()
             return chunked_cross_entropy(hidden[keep], next_labels[keep], head, divisor=divisor)
+
+    @torch.no_grad()
+    def loglikelihood(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[float]:
+        """Summed log-probability of each continuation's tokens (tokenized alone, no EOS) after its prompt."""
+        with self.autocast():
+            batch = self.embed(prompts, continuations, target_eos=False)
+            hidden, _ = self.hidden_states(batch.without_last_position())
+            next_labels = batch.labels[:, 1:].to(hidden.device)
+            keep = next_labels != IGNORE
+            logprobs = torch.log_softmax(self.logits(hidden[keep]), dim=-1)
+            picked = logprobs.gather(-1, next_labels[keep].unsqueeze(-1)).squeeze(-1)
+        rows = keep.nonzero()[:, 0]
+        sums = torch.zeros(len(prompts), device=picked.device).index_add_(0, rows, picked)
+        return sums.tolist()
+
+    # ---- the harness's model interface (harness/models/api.py) ----------------------------------------
+    def context_length(self) -> int | None:
+        """The LM's context in positions, from its config (None where the config does not say)."""
+        config = self.lm.config
+        for field in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            if isinstance(getattr(config, field, None), int):
+                return getattr(config, field)
+        return None
+
+    def prompt_lengths(self, prompts: Sequence[Prompt]) -> list[int]:
+        from harness.generate import prompt_lengths
+
+        return prompt_lengths(self, prompts)
 
     @torch.no_grad()
     def generate(

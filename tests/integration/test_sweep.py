@@ -22,7 +22,7 @@ def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, c
     grid.write_text(GRID)
     caplog.set_level("INFO")
     assert main(["sweep", str(grid), "--quiet"]) == 0
-    assert caplog.text.count("sweep tiny: training") == 2  # one per model, shared across tasks
+    assert caplog.text.count(": training it now") == 2  # one per model, shared across tasks
     assert "16 cells done" in capsys.readouterr().out  # 2 models x (vqa 2 shots + naming 2 ways) x 2 seeds
     caplog.clear()
     assert main(["sweep", str(grid), "--quiet"]) == 0

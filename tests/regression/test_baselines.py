@@ -67,14 +67,39 @@ def test_tiny_baseline_passes(tiny_home, capsys):
 
 
 def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, capsys):
-    home = tmp_path_factory.mktemp("check-cpu")
-    # The converted SmolLM2 is shared with the session's home (keyed by the GGUF file's sha256).
-    (SESSION_HOME / "lms").mkdir(parents=True, exist_ok=True)
-    (home / "lms").symlink_to(SESSION_HOME / "lms", target_is_directory=True)
+    home = _smollm2_home(tmp_path_factory, "check-cpu")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_HOME", str(home))
         assert main(["data", "build", "emoji"]) == 0
         _check_passes(capsys, CPU)
+
+
+def _smollm2_home(tmp_path_factory, name: str) -> Path:
+    home = tmp_path_factory.mktemp(name)
+    # The converted SmolLM2 is shared with the session's home (keyed by the GGUF file's sha256).
+    (SESSION_HOME / "lms").mkdir(parents=True, exist_ok=True)
+    (home / "lms").symlink_to(SESSION_HOME / "lms", target_is_directory=True)
+    return home
+
+
+def test_the_cpu_baseline_catches_an_encoder_fed_unnormalised_pixels(tmp_path_factory, monkeypatch, capsys):
+    """A real bug, not spoilt answers: pixels reach the encoder in 0..255 instead of 0..1 (the /255
+    forgotten), in training and evaluation alike. The caption cell of cpu.yaml catches it."""
+    from harness.check import load
+    from harness.models.prefix import VisualPrefixModel
+
+    baseline, cells, raw = load(CPU)
+    [caption] = [c for c in raw["cells"] if c["task"] == "easyvqa-caption"]
+    only = tmp_path_factory.mktemp("caption-cell") / "caption.yaml"
+    only.write_text(yaml.safe_dump({"tolerance": baseline.tolerance, "cells": [caption]}))
+    monkeypatch.setenv("HARNESS_HOME", str(_smollm2_home(tmp_path_factory, "check-unnormalised")))
+    real = VisualPrefixModel.preprocess
+    monkeypatch.setattr(VisualPrefixModel, "preprocess", lambda self, pixels: real(self, [p.float() * 255 for p in pixels]))
+    code, out, err = _check(capsys, only)
+    print(out)
+    assert code == 1, out + err
+    [row] = _rows(out).values()
+    assert row["status"] == "REGRESSED" and float(row["now"]) < caption["ci95"][0], out
 
 
 def test_check_catches_a_worsened_model(tiny_home, tmp_path, monkeypatch, capsys):
