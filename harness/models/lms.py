@@ -1,18 +1,21 @@
 """Causal LMs by registry key: from the model hub, from a local folder, or from a GGUF file in a package.
 
-A GGUF model loads through transformers (which de-quantizes it) and is then rebuilt as a plain float
-model and cached as safetensors under ``$HARNESS_HOME/lms`` keyed by the file's sha256: transformers
-flags GGUF-loaded models as quantized and refuses ``.to(dtype)``, and de-quantizing costs ~17 s a load
-on two cores while the cached copy loads in well under a second.
+A GGUF model loads through transformers (which de-quantizes it) and is then saved as a plain float
+model under ``$HARNESS_HOME/lms`` keyed by the file's sha256: transformers flags GGUF-loaded models as
+quantized and refuses ``.to(dtype)``, and converting SmolLM2-135M takes 12-14 s on two cores (34 s before
+the file was parsed once) while the cached copy loads in under a second.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import importlib.util
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,18 +167,50 @@ def _converted_folder(resolved: ResolvedLM) -> Path:
     if (target / "config.json").is_file():
         return target
     log.info("converting %s to a plain safetensors copy (once): %s", resolved.gguf_file, target)
-    quantized = AutoModelForCausalLM.from_pretrained(resolved.folder, gguf_file=resolved.gguf_file)
-    tokenizer = AutoTokenizer.from_pretrained(resolved.folder, gguf_file=resolved.gguf_file)
-    config = quantized.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantized.state_dict())
+    with _gguf_parsed_once():
+        quantized = AutoModelForCausalLM.from_pretrained(resolved.folder, gguf_file=resolved.gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.folder, gguf_file=resolved.gguf_file)
+    # The weights are de-quantized float32 already: only the GGUF flags go, so that the saved copy is a
+    # plain model (the copy's tensors and config.json are those of one rebuilt from the config).
+    quantized.hf_quantizer = None
+    if hasattr(quantized.config, "quantization_config"):
+        del quantized.config.quantization_config
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    plain.save_pretrained(tmp)
+    quantized.to(torch.float32).save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     os.replace(tmp, target)
     return target
+
+
+@contextlib.contextmanager
+def _gguf_parsed_once() -> Iterator[None]:
+    """While converting, the GGUF file is parsed once and gguf's tensor-name map built once per architecture.
+
+    transformers (5.x) parses the whole file (a pure-Python read of every metadata field, the 49k-entry
+    vocabulary included: ~4 s on two cores) for the config, again for the weights and again for the
+    tokenizer, and builds gguf's ``TensorNameMap`` once per submodule (hundreds of times, ~4 s). Its
+    functions import ``GGUFReader`` and ``get_tensor_name_map`` from ``gguf`` when called, so memoising
+    the two names of the ``gguf`` module for the duration of the conversion removes the repeats without
+    touching transformers; the weights and tokenizer come out the same (a test compares them).
+    """
+    import gguf
+
+    original_reader, original_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers: dict[tuple, object] = {}
+
+    def reader(path, mode="r"):
+        key = (os.path.realpath(path), mode)
+        if key not in readers:
+            readers[key] = original_reader(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = reader
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(original_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = original_reader, original_map
+        readers.clear()
 
 
 def availability(spec: LMSpec) -> str:

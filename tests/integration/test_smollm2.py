@@ -39,3 +39,26 @@ def test_second_load_uses_the_converted_cache_not_the_gguf(smollm2, monkeypatch)
     model, _ = lms.load(smollm2)
     assert calls == [None]  # one plain safetensors load, no GGUF de-quantizing
     assert model.config.model_type == "llama" and model.config.hidden_size == 576
+
+
+def test_the_converted_copy_is_what_transformers_loads_from_the_gguf(smollm2):
+    """The conversion parses the GGUF once (``_gguf_parsed_once``) and saves the de-quantized model as it
+    is; its tensors, config and tokenizer must equal transformers' own, unpatched GGUF load."""
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = lms.load(smollm2)  # the copy (converted in this home on first use)
+    assert gguf.GGUFReader.__name__ == "GGUFReader" and not hasattr(gguf.get_tensor_name_map, "cache_info")
+    direct = AutoModelForCausalLM.from_pretrained(smollm2.folder, gguf_file=smollm2.gguf_file)
+    direct_tokenizer = AutoTokenizer.from_pretrained(smollm2.folder, gguf_file=smollm2.gguf_file)
+    ours, theirs = model.state_dict(), direct.state_dict()
+    assert sorted(ours) == sorted(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    ours_config, theirs_config = model.config.to_dict(), direct.config.to_dict()
+    differ = {k for k in set(ours_config) | set(theirs_config) if ours_config.get(k) != theirs_config.get(k)}
+    assert differ == {"architectures", "_name_or_path", "quantization_config"}  # the GGUF flag goes; the rest stays
+    assert ours_config.get("quantization_config") is None and ours_config["architectures"] == ["LlamaForCausalLM"]
+    text = "A blue circle.\nQuestion: what color is the shape? Answer: blue"
+    assert tokenizer(text).input_ids == direct_tokenizer(text).input_ids
+    assert tokenizer.eos_token_id == direct_tokenizer.eos_token_id
