@@ -96,7 +96,7 @@ class Baseline:
     description: str = ""
     tolerance: float = DEFAULT_TOLERANCE  # points either way, for cells that give no rule of their own
     device: str = "cpu"  # where the expected numbers were made; `--device` overrides it
-    batch_size: int = 32  # generation batch (answers do not depend on it)
+    batch_size: int = 0  # generation batch, 0: by device (answers do not depend on it)
     threads: int = 1  # torch's CPU threads, pinned: float sums, so trained weights and answers, depend on the count
 
     def __post_init__(self) -> None:
@@ -104,8 +104,8 @@ class Baseline:
             raise HarnessError("no cells")
         if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
             raise HarnessError(f"invalid tolerance = {self.tolerance!r}")
-        for name in ("batch_size", "threads"):
-            if getattr(self, name) < 1:
+        for name, least in (("batch_size", 0), ("threads", 1)):
+            if getattr(self, name) < least:
                 raise HarnessError(f"invalid {name} = {getattr(self, name)!r}")
 
 

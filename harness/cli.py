@@ -39,7 +39,8 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot support draw")
     p.add_argument("--images", choices=["real", "black", "both", "recipe"], default=images_default,
                    help="evaluate with real images, blacked-out images, both, or the recipe's default")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=0,
+                   help="prompts generated together (default: 128 on a CPU, 512 on a GPU; answers do not depend on it)")
     p.add_argument("--limit", type=int, default=0, help="only the first N queries: a quick look, marked partial")
     p.add_argument("--lm-device-map", default=None, metavar="MAP",
                    help="load the LM split over GPUs, CPU and disk for evaluation (accelerate): auto, balanced, "

@@ -57,6 +57,14 @@ def _conditions(choice: str, recipe_default: str) -> list[str]:
     return {"both": ["real", "black"], "recipe": [recipe_default]}.get(choice, [choice])
 
 
+def _check_eval_args(args: argparse.Namespace, task) -> None:
+    """Bad evaluation options fail now, not after loading or training the model."""
+    from harness.evaluate import EvalSettings
+
+    _shots(args.shots, task)
+    EvalSettings(batch_size=args.batch_size, limit=args.limit)
+
+
 def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
     from harness.config import replace_fields
     from harness.evaluate import EvalSettings, evaluate
@@ -118,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     task = _task(args)
-    _shots(args.shots, task)  # bad input fails now, not after training
+    _check_eval_args(args, task)
     spec = _spec(args)
     model, spec = ready(spec, args.device, not args.quiet, _device_map(args, spec))
     _evaluate_and_print(model, spec, task, args)
@@ -141,7 +149,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from harness.train import ready
 
     task = _task(args)
-    _shots(args.shots, task)
+    _check_eval_args(args, task)
     spec = _spec(args)
     model, spec = ready(spec, args.device, not args.quiet, _device_map(args, spec), train_missing=False)
     _evaluate_and_print(model, spec, task, args)

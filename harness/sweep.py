@@ -29,7 +29,7 @@ class Grid:
     set: dict = field(default_factory=dict)  # recipe overrides for every model (part of their fingerprints)
     task_set: dict = field(default_factory=dict)  # task field / naming option overrides for every task
     ways: tuple[int, ...] = ()  # naming tasks on generated episodes: each of these ways (empty: the task's own)
-    batch_size: int = 32
+    batch_size: int = 0  # 0: by device
     description: str = ""
 
 

@@ -45,6 +45,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
         (["train", "--model", "gpt2-frozen", "--set", "encoder=[x"], ["--set encoder: cannot read the value '[x'"]),
         (["show", "--task", "easyvqa-tiny", "--task-set", "stop=!!python/name:os.system"], ["--set stop: cannot read"]),
         (["train", "--model", "gpt2-frozen", "--set", "steps=1e400"], ["field 'steps' must be int, got inf"]),
+        # evaluation options, refused before any model loads
+        (["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--batch-size", "-1"],
+         ["invalid batch_size = -1", "0: by device"]),
+        (["eval", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--limit", "-3"], ["invalid limit = -3"]),
     ],
 )
 def test_unknown_names_suggest_the_closest_known(capsys, args, expected):

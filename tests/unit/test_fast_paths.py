@@ -149,3 +149,19 @@ def test_bf16_training_follows_the_fp32_loss_curve():
             curve.append(loss.item())
         curves.append(curve)
     torch.testing.assert_close(torch.tensor(curves[1]), torch.tensor(curves[0]), rtol=2e-2, atol=0)
+
+
+def test_the_default_evaluation_batch_follows_the_models_device(monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.evaluate import DEFAULT_BATCH, EvalSettings, default_batch_size
+
+    assert EvalSettings().batch_size == 0  # 0: chosen by device when the run starts
+    assert default_batch_size(SimpleNamespace(device=torch.device("cpu"))) == DEFAULT_BATCH["cpu"] == 128
+    assert default_batch_size(SimpleNamespace(device=torch.device("cuda", 1))) == DEFAULT_BATCH["cuda"] == 512
+    assert default_batch_size(SimpleNamespace(device="cuda:0")) == 512
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_batch_size(object()) == 128  # a model of one's own without a device attribute
+    assert default_batch_size(SimpleNamespace(device=None)) == 128
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_batch_size(object()) == 512
