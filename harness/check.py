@@ -51,6 +51,7 @@ class Cell:
     limit: int = 0  # the first N queries (0: all)
     images: str = "real"  # "real" | "black"
     set: dict = field(default_factory=dict)  # recipe overrides (part of the model's fingerprint)
+    checkpoint: str = ""  # weights trained elsewhere, as `--checkpoint` (relative to the baseline file's folder)
     name: str = ""  # the row's label (default: task, model, images, shots, seed)
     # Absent is NaN or (), not None: config's type check fails on a wrong value for a `float | None` field.
     expected: float = math.nan  # written by --update
@@ -85,7 +86,8 @@ class Cell:
     def label(self) -> str:
         shots = f" {self.shots}-shot" if self.shots else ""
         seed = f" seed {self.seed}" if self.seed else ""
-        return self.name or f"{self.task} {self.model} {self.images}{shots}{seed}"
+        weights = f"@{Path(self.checkpoint).stem}" if self.checkpoint else ""
+        return self.name or f"{self.task} {self.model}{weights} {self.images}{shots}{seed}"
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def _plan(path: Path, cells: list[Cell]) -> list[_Planned]:
     for i, cell in enumerate(cells, 1):
         with _where(f"{path} cell {i}"):
             task = registry.TASKS.get(cell.task)
-            spec = resolve(cell.model, cell.set)
+            spec = resolve(cell.model, cell.set, checkpoint=str(path.parent / cell.checkpoint) if cell.checkpoint else None)
             shots = cell.shots or (int(task.options.get("inner_shots", 1)) if task.kind == "naming" else 0)
             grid = Grid(name=path.stem, tasks=(cell.task,), models=(cell.model,), shots=(shots,))
             [(run_task, support_shots)] = _task_cells(grid, [task], path)

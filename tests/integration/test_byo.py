@@ -257,6 +257,37 @@ def test_a_checkpoint_trained_elsewhere_loads_with_a_shape_check(tiny_hub, fast_
         resolve("gpt2-frozen", checkpoint=str(tmp_path / "none.safetensors"))
 
 
+def test_a_check_cell_names_a_checkpoint_relative_to_its_file(tiny_hub, fast_recipe, tmp_path, home, capsys):
+    import yaml
+    from safetensors.torch import load_file, save_file
+
+    from harness.config import parse_overrides
+
+    sets = [a for s in fast_recipe for a in ("--set", s)]
+    assert main(["train", "--model", "gpt2-frozen", "--quiet", *sets]) == 0
+    [written] = (home / "checkpoints").glob("gpt2-frozen-*/checkpoint.safetensors")
+    (tmp_path / "weights").mkdir()
+    save_file({k[6:]: v for k, v in load_file(written).items() if k.startswith("model/")},
+              tmp_path / "weights" / "mine.safetensors")  # fmt: skip
+    cell = {"task": "easyvqa-tiny", "model": "gpt2-frozen", "shots": 1, "limit": 10, "set": parse_overrides(fast_recipe)}
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text(yaml.safe_dump({"cells": [cell, {**cell, "checkpoint": "weights/mine.safetensors"}]}))
+    capsys.readouterr()
+    assert main(["check", "--baseline", str(baseline), "--update"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "easyvqa-tiny gpt2-frozen@mine real 1-shot" in out, out
+    first, second = yaml.safe_load(baseline.read_text())["cells"]
+    assert second["checkpoint"] == "weights/mine.safetensors" and second["expected"] == first["expected"]
+    assert main(["check", "--baseline", str(baseline)]) == 0
+    out = capsys.readouterr().out
+    assert "none regressed" in out and out.count("read back") >= 1, out
+    assert (home / "runs" / "easyvqa-tiny" / "gpt2-frozen@mine").is_dir()
+    baseline.write_text(baseline.read_text().replace("weights/mine", "weights/gone"))
+    assert main(["check", "--baseline", str(baseline)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cell 2" in err and "gone.safetensors: no such file" in err and "\n" not in err, err
+
+
 # ---- the harness's own model implements the same interface ------------------------------------------------
 def test_the_prefix_models_loglikelihood_is_the_full_vocabulary_sum(tiny_hub, fast_recipe, home):
     from harness.config import parse_overrides
