@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import registry
-from harness.config import load_yaml, replace_fields
+from harness.config import from_mapping, load_yaml, replace_fields
+from harness.errors import HarnessError
 from harness.tasks import RANKED, naming_label
 
 log = logging.getLogger("harness")
@@ -21,7 +22,7 @@ log = logging.getLogger("harness")
 class Grid:
     name: str
     tasks: tuple[str, ...]
-    models: tuple[str, ...]
+    models: tuple[str, ...] = ()
     shots: tuple[int, ...] = (0,)
     seeds: tuple[int, ...] = (0,)
     images: tuple[str, ...] = ("real", "black")
@@ -30,7 +31,17 @@ class Grid:
     task_set: dict = field(default_factory=dict)  # task field / naming option overrides for every task
     ways: tuple[int, ...] = ()  # naming tasks on generated episodes: each of these ways (empty: the task's own)
     batch_size: int = 0  # 0: by device
+    checkpoints: tuple[dict, ...] = ()  # models with weights trained elsewhere (GridCheckpoint), beside `models`
     description: str = ""
+
+
+@dataclass(frozen=True)
+class GridCheckpoint:
+    """One entry of a grid's ``checkpoints``: ``--checkpoint`` for a sweep."""
+
+    model: str  # the <lm>-<recipe> model whose shape the weights have
+    checkpoint: str  # a safetensors file, relative to the grid file's folder
+    set: dict = field(default_factory=dict)  # recipe overrides over the grid's `set` (e.g. n_prefix)
 
 
 def run_grid(path: Path, device: str | None = None, progress: bool = True) -> int:
@@ -43,6 +54,15 @@ def run_grid(path: Path, device: str | None = None, progress: bool = True) -> in
     tasks = [registry.TASKS.get(t) for t in grid.tasks]  # every name checked before any training
     # `set` changes the recipes of the harness's own models; a model of your own takes none.
     specs = [resolve(m, {} if external.is_external(m) else grid.set) for m in grid.models]
+    for i, item in enumerate(grid.checkpoints, 1):
+        where = f"{path} checkpoints entry {i}"
+        entry = from_mapping(GridCheckpoint, item, where)
+        try:
+            specs.append(resolve(entry.model, {**grid.set, **entry.set}, checkpoint=str(path.parent / entry.checkpoint)))
+        except HarnessError as exc:
+            raise HarnessError(f"{where}: {exc}") from None
+    if not specs:
+        raise HarnessError(f"{path}: no models and no checkpoints")
     cells = 0
     for spec in specs:
         model, spec = ready(spec, device, progress)

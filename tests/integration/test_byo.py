@@ -288,6 +288,42 @@ def test_a_check_cell_names_a_checkpoint_relative_to_its_file(tiny_hub, fast_rec
     assert "cell 2" in err and "gone.safetensors: no such file" in err and "\n" not in err, err
 
 
+def test_a_sweep_grid_runs_checkpoints_trained_elsewhere(tiny_hub, fast_recipe, tmp_path, home, capsys):
+    import yaml
+    from safetensors.torch import load_file, save_file
+
+    from harness.config import parse_overrides
+
+    sets = [a for s in fast_recipe for a in ("--set", s)]
+    assert main(["train", "--model", "gpt2-frozen", "--quiet", *sets]) == 0
+    [written] = (home / "checkpoints").glob("gpt2-frozen-*/checkpoint.safetensors")
+    save_file({k[6:]: v for k, v in load_file(written).items() if k.startswith("model/")}, tmp_path / "mine.safetensors")
+    grid = {"tasks": ["easyvqa-tiny"], "shots": [0, 1], "images": ["real"], "limit": 6, "set": parse_overrides(fast_recipe),
+            "checkpoints": [{"model": "gpt2-frozen", "checkpoint": "mine.safetensors"}]}  # fmt: skip
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    assert main(["sweep", str(path), "--quiet"]) == 0, capsys.readouterr().err
+    assert "2 cells done" in capsys.readouterr().out
+    runs = home / "runs" / "easyvqa-tiny" / "gpt2-frozen@mine"
+    assert len(list(runs.iterdir())) == 2
+    # The same cell from the command line is the same run: read back, not made again.
+    assert main(["eval", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--checkpoint", str(tmp_path / "mine.safetensors"),
+                 "--shots", "1", "--images", "real", "--limit", "6", "--quiet", *sets]) == 0  # fmt: skip
+    assert "gpt2-frozen@mine" in capsys.readouterr().out and len(list(runs.iterdir())) == 2
+    for entry, expected in [
+        ({"model": "gpt2-frozen", "checkpoint": "gone.safetensors"}, "checkpoints entry 1: --checkpoint"),
+        ({"model": "gpt2-frozen", "file": "mine.safetensors"}, "checkpoints entry 1: unknown field 'file'"),
+        ({"model": "gpt2-frozen", "checkpoint": "mine.safetensors", "set": {"n_prefix": 4}}, "'prefix_map.bias' has shape"),
+    ]:
+        path.write_text(yaml.safe_dump({**grid, "checkpoints": [entry]}))
+        assert main(["sweep", str(path), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and "\n" not in err, err
+    path.write_text(yaml.safe_dump({**grid, "checkpoints": []}))
+    assert main(["sweep", str(path), "--quiet"]) == 2
+    assert "no models and no checkpoints" in capsys.readouterr().err
+
+
 # ---- the harness's own model implements the same interface ------------------------------------------------
 def test_the_prefix_models_loglikelihood_is_the_full_vocabulary_sum(tiny_hub, fast_recipe, home):
     from harness.config import parse_overrides
