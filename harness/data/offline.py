@@ -62,7 +62,8 @@ _TOOLS = {
     "dpkg": "build it on a Debian or Ubuntu system (apt-get and dpkg)",
 }
 _LOCALE_LINE = re.compile(r"^[\w@.-]+\.utf8=")
-_NOISE = re.compile(r"npm warn|W:|npm error code|.*complete log of this run", re.IGNORECASE)  # not the error itself
+_NOISE = re.compile(r"npm warn|W:|npm error (code|syscall|errno) |.*complete log of this run", re.IGNORECASE)
+_NPM_CODE = re.compile(r"npm error code (\S+)", re.IGNORECASE)
 
 
 # ---- building ----------------------------------------------------------------------------------
@@ -126,12 +127,16 @@ def _run(cmd: list[str], cwd: Path) -> str:
 
 
 def _error_line(output: str, returncode: int) -> str:
+    """The tool's own error line; npm's error code (ENOSPC, E404, ...) is kept when the line lacks it."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     useful = [line for line in lines if not _NOISE.match(line)]
+    code = next((m.group(1) for m in map(_NPM_CODE.match, lines) if m), None)
     for line in useful:
         if re.match(r"(npm error|E:|error)", line, re.IGNORECASE):
-            return line + (" (run `apt-get update` first if the package is unknown)" if line.startswith("E:") else "")
-    return useful[-1] if useful else f"exit status {returncode}"
+            if line.startswith("E:"):
+                return line + " (run `apt-get update` first if the package is unknown)"
+            return line if code is None or code in line else f"{line} ({code})"
+    return useful[-1] if useful else (f"npm error code {code}" if code else f"exit status {returncode}")
 
 
 def _sha256(path: Path) -> str:

@@ -222,3 +222,22 @@ def test_bad_options() -> None:
         offline.build("tuxpaint", vendors=["google"])
     with pytest.raises(HarnessError, match="positive integer"):
         offline.build("tuxpaint", limit=0)
+
+
+def test_the_error_line_keeps_what_went_wrong() -> None:
+    # npm 11's own output when `npm pack` filled a 1 MiB tmpfs (captured on this machine): the
+    # code, syscall and errno lines alone say nothing a user can act on
+    nospc = (
+        "npm error code ENOSPC\nnpm error syscall write\nnpm error errno -28\n"
+        "npm error nospc ENOSPC: no space left on device, write\n"
+        "npm error nospc There appears to be insufficient space on your system to finish.\n"
+        "npm error A complete log of this run can be found in: /root/.npm/_logs/x-debug-0.log\n"
+    )
+    assert offline._error_line(nospc, 228) == "npm error nospc ENOSPC: no space left on device, write"
+    missing = "npm error code E404\nnpm error 404 No match found for version 0.0.0-x\n"
+    assert offline._error_line(missing, 1) == "npm error 404 No match found for version 0.0.0-x (E404)"
+    assert offline._error_line("npm error code ETIMEDOUT\n", 1) == "npm error code ETIMEDOUT"
+    assert offline._error_line("W: old list\nE: Unable to locate package x\n", 100).startswith(
+        "E: Unable to locate package x (run `apt-get update`"
+    )
+    assert offline._error_line("", 3) == "exit status 3"
