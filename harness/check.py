@@ -9,8 +9,12 @@ score fell further than its cell allows.
 Training and evaluation on the CPU are deterministic (seeded data order, seeded initialisation, greedy
 decoding), so on one machine a check gives bit-identical predictions run after run. The thread count
 changes the floats (a sum splits by threads), so the check pins torch's CPU threads (``threads``,
-default 1); a tolerance is there only for float differences between machines (another CPU's vector
-kernels, another BLAS build).
+default 1). So do the CPU's vector instructions: torch, MKL and oneDNN pick AVX-512 kernels where the
+CPU has them and AVX2 ones where not, and a few dozen training steps amplify the difference into other
+answers (CIDEr 58.6 with AVX2 kernels, 54.4 with AVX-512 ones, for one caption cell of cpu.yaml). A
+file's ``cpu_kernels`` (avx2 in the shipped ones) pins all three to one instruction set, so x86 CPUs
+with and without AVX-512 give the same numbers; a tolerance is left for what no pin covers (another
+torch or MKL build, a CPU without the instruction set).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +42,15 @@ log = logging.getLogger("harness")
 # two in a few dozen queries, not for a real regression.
 DEFAULT_TOLERANCE = 1.0
 RULES = ("tolerance", "ci")
+# cpu_kernels -> the environment that asks torch (ATen), MKL and oneDNN for that instruction set. All
+# three read it when first used, not at import, so setting it before any CPU computation is enough.
+CPU_KERNELS = {
+    "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "avx512": {
+        "ATEN_CPU_CAPABILITY": "avx512", "MKL_ENABLE_INSTRUCTIONS": "AVX512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"
+    },
+}
 UPDATE_NOTE = "# expected and ci95 are written by `harness check --update`; only these top comment lines are kept."
 
 
@@ -100,10 +114,14 @@ class Baseline:
     device: str = "cpu"  # where the expected numbers were made; `--device` overrides it
     batch_size: int = 0  # generation batch, 0: by device (answers do not depend on it)
     threads: int = 1  # torch's CPU threads, pinned: float sums, so trained weights and answers, depend on the count
+    cpu_kernels: str = ""  # instruction set pinned for torch, MKL and oneDNN (avx2, avx512, default); "": the CPU's
 
     def __post_init__(self) -> None:
         if not self.cells:
             raise HarnessError("no cells")
+        if self.cpu_kernels and self.cpu_kernels not in CPU_KERNELS:
+            known = ", ".join(CPU_KERNELS)
+            raise HarnessError(f"invalid cpu_kernels = {self.cpu_kernels!r} ({known}, or leave it out)")
         if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
             raise HarnessError(f"invalid tolerance = {self.tolerance!r}")
         for name, least in (("batch_size", 0), ("threads", 1)):
@@ -274,18 +292,56 @@ def pinned_threads(count: int):
         torch.set_num_threads(before)
 
 
+def pin_cpu_kernels(kernels: str, where: str) -> str:
+    """Ask torch, MKL and oneDNN for ``kernels``' instruction set; torch's CPU capability in effect after.
+
+    One line, not a silent mismatch, when this process already computed on the CPU with wider kernels
+    (torch fixes its choice at the first vectorised operation); a CPU without the instruction set runs
+    what it has, with a warning.
+    """
+    import torch
+
+    env = CPU_KERNELS[kernels]
+    os.environ.update(env)
+    now = torch.backends.cpu.get_cpu_capability()
+    if now.lower() == kernels:
+        return now
+    order = list(CPU_KERNELS)
+    if now.lower() in order and order.index(now.lower()) > order.index(kernels):
+        start = " ".join(f"{k}={v}" for k, v in env.items())
+        raise HarnessError(
+            f"{where}: cpu_kernels: {kernels}, but this process already runs torch's {now} CPU kernels: "
+            f"start it with {start} in the environment"
+        )
+    log.warning("%s: cpu_kernels: %s, but this CPU runs torch's %s kernels: scores may move", where, kernels, now)
+    return now
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.baseline)
     baseline, cells, raw = load(path, need_expected=not args.update)
+    device = args.device or baseline.device
+    kernels = ""
+    if device == "cpu":
+        import torch
+
+        pinned = baseline.cpu_kernels
+        kernels = pin_cpu_kernels(pinned, str(path)) if pinned else torch.backends.cpu.get_cpu_capability()
     planned = _plan(path, cells)
     with pinned_threads(baseline.threads):
-        results, read_back = run_cells(baseline, planned, args.device or baseline.device, progress=not args.quiet)
+        results, read_back = run_cells(baseline, planned, device, progress=not args.quiet)
     table, statuses = _table(baseline, cells, results, read_back)
     print(table)
+    if kernels:
+        chosen = "pinned by the file" if baseline.cpu_kernels else "the CPU's own choice"
+        print(f"on the CPU with torch's {kernels} kernels ({chosen}), {baseline.threads} thread(s)")
     if any(read_back):
         print(f"{sum(read_back)} of {len(cells)} cells were read back from runs finished earlier in {paths.home()}: "
               "they show the code that made them; a fresh HARNESS_HOME runs every cell with this code")  # fmt: skip
     if args.update:
+        if kernels and not baseline.cpu_kernels and kernels.lower() in CPU_KERNELS:  # record what made the numbers
+            shared = {k: v for k, v in raw.items() if k != "cells"}
+            raw = {**shared, "cpu_kernels": kernels.lower(), "cells": raw["cells"]}
         changes = update(path, raw, cells, results)
         for line in changes:
             print(line)

@@ -18,7 +18,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+from harness.check import CPU_KERNELS  # noqa: E402
 from tests.tiny_lm import write_tiny_hub_model  # noqa: E402
+
+# The regression baselines (results/regression/*.yaml, `cpu_kernels: avx2`) run in this process after
+# other tests have used the CPU, when torch's choice of vector kernels is already fixed: ask for AVX2
+# kernels from the start (no change on a CPU without AVX-512), as `harness check` does from a shell.
+for _name, _value in CPU_KERNELS["avx2"].items():
+    os.environ.setdefault(_name, _value)
 
 TINY_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

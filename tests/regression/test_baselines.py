@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness.check import CPU_KERNELS
 from harness.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,19 +86,24 @@ def _smollm2_home(tmp_path_factory, name: str) -> Path:
     return home
 
 
-def test_the_cpu_baseline_catches_an_encoder_fed_unnormalised_pixels(tmp_path_factory, monkeypatch, capsys):
-    """A real bug, not spoilt answers: pixels reach the encoder in 0..255 instead of 0..1 (the /255
-    forgotten), in training and evaluation alike. The caption cell of cpu.yaml catches it."""
+def test_the_cpu_baseline_catches_images_going_with_the_wrong_prompts(tmp_path_factory, monkeypatch, capsys):
+    """A real bug, not spoilt answers: each image of a batch reaches the encoder in its neighbour's place
+    (an off-by-one where images are grouped or sorted apart from their prompts), in training and
+    evaluation alike. The caption cell of cpu.yaml catches it: CIDEr 16.6 against 58.6, and 0.0 and 25.5
+    with the CPU kernels changed (ATen's alone, or none of the three pinned) where the right images gave
+    121.2 and 54.4. The VQA and naming cells, near chance at 40 steps, cannot. Pixels left in 0..255 (the
+    /255 forgotten) is no such bug: the encoder's BatchNorm, training, absorbs the scale (CIDEr 57.3)."""
     from harness.check import load
     from harness.models.prefix import VisualPrefixModel
 
     baseline, cells, raw = load(CPU)
     [caption] = [c for c in raw["cells"] if c["task"] == "easyvqa-caption"]
     only = tmp_path_factory.mktemp("caption-cell") / "caption.yaml"
-    only.write_text(yaml.safe_dump({"tolerance": baseline.tolerance, "cells": [caption]}))
-    monkeypatch.setenv("HARNESS_HOME", str(_smollm2_home(tmp_path_factory, "check-unnormalised")))
+    shared = {"tolerance": baseline.tolerance, "cpu_kernels": baseline.cpu_kernels}
+    only.write_text(yaml.safe_dump({**shared, "cells": [caption]}))
+    monkeypatch.setenv("HARNESS_HOME", str(_smollm2_home(tmp_path_factory, "check-shifted")))
     real = VisualPrefixModel.preprocess
-    monkeypatch.setattr(VisualPrefixModel, "preprocess", lambda self, pixels: real(self, [p.float() * 255 for p in pixels]))
+    monkeypatch.setattr(VisualPrefixModel, "preprocess", lambda self, pixels: real(self, [*pixels[1:], *pixels[:1]]))
     code, out, err = _check(capsys, only)
     print(out)
     assert code == 1, out + err
@@ -140,6 +149,7 @@ def test_update_rewrites_expected_scores_and_keeps_the_header(tiny_home, tmp_pat
     header = [line for line in text.splitlines() if line.startswith("#")]
     spoilt = re.sub(r"expected: [-0-9.]+", "expected: 50.0", text, count=1)  # the first cell's
     spoilt = re.sub(r"\n    ci95: \[[^\]]*\](?![\s\S]*ci95)", "", spoilt)  # the last cell's stored CI
+    spoilt = spoilt.replace("cpu_kernels: avx2\n", "")  # --update records the kernels in effect (pinned by conftest)
     copy = tmp_path / "baseline.yaml"
     copy.write_text(spoilt)
     code, out, err = _check(capsys, copy)
@@ -158,7 +168,8 @@ def test_update_rewrites_expected_scores_and_keeps_the_header(tiny_home, tmp_pat
     assert all(len(c.pop("ci95")) == 2 for c in written["cells"])
     for c in shipped["cells"]:
         del c["expected"], c["ci95"]
-    assert written == shipped  # all else as it was
+    assert written == shipped  # all else as it was, cpu_kernels written back
+    assert "\ncpu_kernels: avx2\ncells:\n" in copy.read_text()
     assert [line for line in copy.read_text().splitlines() if line.startswith("#")] == header
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.yaml"]  # no temporary file left
 
@@ -180,6 +191,7 @@ GOOD_CELL = "  - {task: easyvqa-tiny, model: gpt2-frozen, limit: 4, expected: 1.
         ("cells: {task: easyvqa-tiny}\n", "field 'cells' must be tuple[dict, ...]"),
         ("cells: []\n", "no cells"),
         ("tolerance: -1\ncells:\n" + GOOD_CELL, "invalid tolerance = -1.0"),
+        ("cpu_kernels: avx3\ncells:\n" + GOOD_CELL, "invalid cpu_kernels = 'avx3' (default, avx2, avx512, or leave it out)"),
         ("cells:\n" + GOOD_CELL.replace("limit", "limmit"), "cell 1: unknown field 'limmit' (did you mean 'limit'?)"),
         ("cells:\n" + GOOD_CELL.replace("limit: 4", "limit: ten"), "cell 1: field 'limit' must be int, got 'ten'"),
         ("cells:\n" + GOOD_CELL.replace("expected: 1.0", "expected: high"), "field 'expected' must be float, got 'high'"),
@@ -206,3 +218,40 @@ def test_a_bad_baseline_file_is_one_line_and_exit_2(tiny_hub, tmp_path, monkeypa
     code, out, err = _check(capsys, path)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {path}") and message in err, err
+
+
+_KERNEL_PROBE = """
+import sys
+import torch
+if sys.argv[1] == "compute first":
+    torch.ones(64).softmax(0)  # torch fixes its kernels here
+from harness.cli import main
+code = main(["check", "--baseline", sys.argv[2], "--quiet"])
+print("aten", torch.backends.cpu.get_cpu_capability(), flush=True)
+x = torch.randn(8, 32, 64, 64).to(memory_format=torch.channels_last)
+torch.nn.functional.conv2d(x, torch.randn(32, 32, 3, 3))  # a oneDNN convolution: it prints its instruction set
+sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="AVX2 kernels are x86's")
+def test_check_pins_the_cpu_kernels_before_anything_computes(tmp_path):
+    """From a shell, `check` itself pins torch, MKL and oneDNN to the file's instruction set; a process
+    that has already computed with wider kernels gets one line naming what to set, not other numbers."""
+    env = {k: v for k, v in os.environ.items() if k not in CPU_KERNELS["avx2"]}
+    env.update(HARNESS_HOME=str(tmp_path / "home"), ONEDNN_VERBOSE="1")
+    # A file whose only cell names a task that does not exist: the kernels are pinned before the cells
+    # are planned, so the error comes after the pin, and nothing trains.
+    path = tmp_path / "default.yaml"
+    path.write_text("cpu_kernels: default\ncells:\n" + GOOD_CELL.replace("easyvqa-tiny", "no-such-task"))
+    done = subprocess.run([sys.executable, "-c", _KERNEL_PROBE, "pin", str(path)],
+                          env=env, capture_output=True, text=True, check=False, cwd=REPO)  # fmt: skip
+    assert done.returncode == 2 and "unknown task 'no-such-task'" in done.stderr, done.stderr
+    assert "aten DEFAULT" in done.stdout and "isa:Intel SSE4.1" in done.stdout, done.stdout + done.stderr
+
+    done = subprocess.run([sys.executable, "-c", _KERNEL_PROBE, "compute first", str(path)],
+                          env=env, capture_output=True, text=True, check=False, cwd=REPO)  # fmt: skip
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and line.startswith(f"error: {path}: cpu_kernels: default, but this process already"), line
+    start = "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41"
+    assert line.endswith(f"start it with {start} in the environment"), line
