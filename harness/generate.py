@@ -121,7 +121,7 @@ def greedy_generate(
             offset = head.attention_mask.shape[1]
             mask = torch.cat([head.attention_mask.expand(n, -1), batch.attention_mask], dim=1)
             batch = Embedded(batch.embeds, mask, batch.position_ids + offset)
-        hidden, cache = model.hidden_states(batch, past_key_values=cache, use_cache=True)
+        hidden, cache = model.hidden_states(batch, cache=cache, use_cache=True)
     rows = list(range(n))  # the prompt each batch row answers; finished rows leave the batch
     generated: list[list[int]] = [[] for _ in range(n)]
     mask, position = batch.attention_mask, batch.position_ids[:, -1:]
@@ -149,7 +149,7 @@ def greedy_generate(
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
             position = position + 1
             step_input = Embedded(model.lm.get_input_embeddings()(next_token[:, None]), mask, position)
-            hidden, cache = model.hidden_states(step_input, past_key_values=cache, use_cache=True)
+            hidden, cache = model.hidden_states(step_input, cache=cache, use_cache=True)
     return [cut_at_stop(model.tokenizer.decode(ids, skip_special_tokens=True), stop)[0].strip() for ids in generated]
 
 

@@ -8,6 +8,8 @@ segment its token embeddings, concatenated in order and left-padded into a batch
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -224,15 +226,19 @@ class VisualPrefixModel(nn.Module):
         return Embedded(embeds, mask, position_ids, labels if targets is not None else None)
 
     # ---- the LM -------------------------------------------------------------------------------
-    def hidden_states(self, batch: Embedded, past_key_values=None, use_cache: bool = False):
-        out = self.lm.get_decoder()(
+    def hidden_states(self, batch: Embedded, cache=None, use_cache: bool = False):
+        """The decoder's last hidden states and its KV cache (``cache``: the one to extend, if any)."""
+        decoder = self.lm.get_decoder()
+        extra = {} if cache is None else {_cache_argument(type(decoder)): cache}
+        out = decoder(
             inputs_embeds=batch.embeds,
             attention_mask=batch.attention_mask,
             position_ids=batch.position_ids,
-            past_key_values=past_key_values,
             use_cache=use_cache,
+            **extra,
         )
-        return out.last_hidden_state, out.past_key_values
+        new = getattr(out, "cache", None)
+        return out.last_hidden_state, new if new is not None else getattr(out, "past_key_values", None)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm.get_output_embeddings()(hidden).float()
@@ -311,3 +317,10 @@ class VisualPrefixModel(nn.Module):
 
         with self.autocast():
             return generate(self, prompts, max_new_tokens, stop, batch_size)
+
+
+@functools.cache
+def _cache_argument(decoder: type) -> str:
+    """The name a decoder's forward takes its KV cache by: ``cache`` from transformers 5.2x on (where
+    ``past_key_values`` warns at every call, and goes in 5.40), ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
