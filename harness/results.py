@@ -110,6 +110,9 @@ def environment() -> dict:
         "transformers": transformers.__version__,
         "platform": platform.platform(),
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
+        # what changes CPU floats, so trained weights and answers, between machines (see `harness check`)
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+        "cpu_threads": torch.get_num_threads(),
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain")),
     }

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from harness.cli import main
 
@@ -38,7 +39,8 @@ def test_run_trains_then_reuses_the_checkpoint_and_prints_the_table(tiny_hub, fa
         assert samples[0]["prompt"].startswith("<image:test/")
         config = json.loads((folder / "config.json").read_text())
         assert config["model"]["lm_identity"].startswith("hub:openai-community/gpt2@")
-        assert json.loads((folder / "environment.json").read_text())["torch"]
+        env = json.loads((folder / "environment.json").read_text())
+        assert env["torch"] and env["cpu_kernels"] == torch.backends.cpu.get_cpu_capability() and env["cpu_threads"] >= 1
 
 
 def test_eval_without_a_checkpoint_is_a_one_line_error(tiny_hub, capsys):
