@@ -125,6 +125,10 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+# Commands that read results and never load a model: they start without torch or transformers.
+_NO_MODELS = frozenset({"table", "compare", "plot", "report", "leaderboard", "list"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from harness import distributed
@@ -134,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     for noisy in ("transformers", "huggingface_hub", "timm", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    from transformers.utils import logging as hf_logging
+    if args.command not in _NO_MODELS:
+        from transformers.utils import logging as hf_logging  # half a second: not for the reading commands
 
-    hf_logging.disable_progress_bar()  # their per-load bars would bury the harness's own output
+        hf_logging.disable_progress_bar()  # their per-load bars would bury the harness's own output
     try:
         from harness import commands
 

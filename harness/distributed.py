@@ -13,10 +13,10 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import torch
-import torch.distributed as dist
-
 from harness.errors import HarnessError
+
+# torch is imported where a process group is used, not here: commands that never compute (table,
+# compare, list) import this module and start in a fraction of a second without it.
 
 
 def world_size() -> int:
@@ -41,7 +41,12 @@ def is_main() -> bool:
 
 def init(device: str | None = None) -> None:
     """Start the process group once (no-op when not launched by torchrun / accelerate launch)."""
-    if not enabled() or dist.is_initialized():
+    if not enabled():
+        return
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
         return
     cuda = torch.cuda.is_available() and (device in (None, "auto") or str(device).startswith("cuda"))
     if cuda:
@@ -54,6 +59,8 @@ def init(device: str | None = None) -> None:
 
 def device_for_rank(device: str | None) -> str | None:
     """Each process its own GPU: 'auto' or 'cuda' becomes cuda:LOCAL_RANK under a launcher."""
+    import torch
+
     if enabled() and torch.cuda.is_available() and device in (None, "auto", "cuda"):
         return f"cuda:{local_rank()}"
     return device
@@ -61,6 +68,8 @@ def device_for_rank(device: str | None) -> str | None:
 
 def barrier() -> None:
     if enabled():
+        import torch.distributed as dist
+
         dist.barrier()
 
 
@@ -68,6 +77,8 @@ def broadcast(obj: Any) -> Any:
     """Rank 0's ``obj`` on every rank (any picklable value built by the harness itself)."""
     if not enabled():
         return obj
+    import torch.distributed as dist
+
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -77,6 +88,8 @@ def gather(obj: Any) -> list[Any] | None:
     """Every rank's ``obj``, in rank order, on rank 0; None elsewhere."""
     if not enabled():
         return [obj]
+    import torch.distributed as dist
+
     out = [None] * world_size() if is_main() else None
     dist.gather_object(obj, out, dst=0)
     return out
@@ -85,6 +98,9 @@ def gather(obj: Any) -> list[Any] | None:
 def all_reduce_sum(value: float) -> float:
     if not enabled():
         return value
+    import torch
+    import torch.distributed as dist
+
     t = torch.tensor([value], dtype=torch.float64)
     if dist.get_backend() == "nccl":
         t = t.cuda()

@@ -8,9 +8,10 @@ naming all go through this one type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-import torch
+if TYPE_CHECKING:  # imported where needed, so that commands reading results start without torch
+    import torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,4 +33,6 @@ def describe(prompt: Prompt) -> str:
 
 def blacked_out(prompt: Prompt) -> Prompt:
     """The same prompt with every image replaced by an all-black one of the same size."""
+    import torch
+
     return [Image(s.key, torch.zeros_like(s.pixels)) if isinstance(s, Image) else s for s in prompt]

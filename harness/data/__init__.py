@@ -7,11 +7,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from harness.data.files import check_image, decode_image
 from harness.errors import BadImage, HarnessError
+
+if TYPE_CHECKING:  # torch is imported where images are decoded, so `harness table` starts without it
+    import torch
 
 __all__ = ["BadImage", "Caption", "Dataset", "Row", "Source", "check_image", "load", "read_image", "sources"]
 

@@ -13,14 +13,16 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from harness.errors import BadImage, HarnessError
+
+if TYPE_CHECKING:  # imported where an image is turned into a tensor (to_rgb)
+    import torch
 
 
 def read_json(path: Path, what: str) -> tuple[Any, bytes]:
@@ -122,6 +124,8 @@ def to_rgb(im: PILImage.Image) -> torch.Tensor:
       read that way by PIL, so every 16-bit image is reduced alike.
     * 32-bit float (``F``): PIL's conversion (values taken as 0..255, clipped).
     """
+    import torch
+
     if im.mode in _WIDE_MODES:
         wide = np.asarray(im).astype(np.int64)
         grey = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)

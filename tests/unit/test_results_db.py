@@ -8,10 +8,10 @@ from pathlib import Path
 from harness.results import ResultsDB, RunDir
 
 
-def fake_run(root: Path, key: str, score: float, seed: int = 0) -> RunDir:
+def fake_run(root: Path, key: str, score: float, seed: int = 0, recipe: str = "frozen") -> RunDir:
     run = RunDir(root / key)
-    run.start({"task": "t", "task_version": 1, "task_fingerprint": "tf", "model": {"lm": "gpt2", "recipe": {"name": "frozen"}}})
-    run.write_metrics({"task": "t", "model": "gpt2-frozen", "model_fingerprint": "mf", "shots": 0, "seed": seed,
+    run.start({"task": "t", "task_version": 1, "task_fingerprint": "tf", "model": {"lm": "gpt2", "recipe": {"name": recipe}}})
+    run.write_metrics({"task": "t", "model": f"gpt2-{recipe}", "model_fingerprint": "mf", "shots": 0, "seed": seed,
                        "images": "real", "metric": "VQA accuracy", "score": score, "ci95": [0, 1], "n": 10, "limit": 0})  # fmt: skip
     return run
 
@@ -44,3 +44,32 @@ def test_two_processes_indexing_at_once_both_land(tmp_path):
     assert len(db.frame()) == 8
     assert db._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
+
+
+_LIGHT = """
+import sys
+from harness.cli import main
+codes = [main(["table"]), main(["compare", "--baseline", "gpt2-frozen"]), main(["leaderboard", "--csv", sys.argv[1]])]
+print("exit", codes, "imported", sorted(m for m in ("torch", "transformers", "timm") if m in sys.modules))
+"""
+
+
+def test_commands_that_read_results_start_without_torch(tmp_path):
+    """table, compare and leaderboard read the results database: they import neither torch nor
+    transformers (seconds of start-up on a small CPU), so a user's loop over tables stays quick."""
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    db = ResultsDB(home / "results.sqlite")
+    for i, (recipe, score) in enumerate([("frozen", 10.0), ("frozen", 12.0), ("scratch", 5.0)]):
+        run = fake_run(home / "runs", f"r{i}", score, seed=i % 2, recipe=recipe)
+        (run.folder / "samples.jsonl").write_text("".join(f'{{"id": "q{q}", "score": {q % 2}}}\n' for q in range(10)))
+        db.index(run)
+    db.close()
+    env = {**os.environ, "HARNESS_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", _LIGHT, str(tmp_path / "board.csv")], env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "exit [0, 0, 0] imported []", done.stdout + done.stderr
+    assert "| gpt2-frozen" in done.stdout and "11.00" in done.stdout and (tmp_path / "board.csv").is_file()
