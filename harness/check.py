@@ -20,6 +20,7 @@ torch or MKL build, a CPU without the instruction set).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -181,9 +182,12 @@ def _plan(path: Path, cells: list[Cell]) -> list[_Planned]:
     return planned
 
 
-def run_cells(baseline: Baseline, planned: list[_Planned], device: str, progress: bool) -> tuple[list[dict], list[bool]]:
+def run_cells(
+    baseline: Baseline, planned: list[_Planned], device: str, progress: bool, notes: list[str] | None = None
+) -> tuple[list[dict], list[bool]]:
     """Each cell's metrics in file order, and whether each was read back from a run finished before;
-    each model is trained (or loaded) once for all its cells."""
+    each model is trained (or loaded) once for all its cells. ``notes`` gets a line for every model
+    whose checkpoint, and every run read back, was made with other CPU kernels or threads than now."""
     from harness.evaluate import EvalSettings, evaluate, run_folder
     from harness.train import ready
 
@@ -194,13 +198,55 @@ def run_cells(baseline: Baseline, planned: list[_Planned], device: str, progress
         by_model.setdefault(p.spec.fingerprint, []).append(i)
     for indices in by_model.values():
         model, spec = ready(planned[indices[0]].spec, device, progress)
+        if notes is not None:
+            notes.extend(_made_elsewhere(spec, model, planned, indices))
         for i in indices:
             p = planned[i]
             settings = EvalSettings(p.support_shots, p.cell.seed, p.cell.images, baseline.batch_size, p.cell.limit)
-            read_back[i] = run_folder(spec, p.task, settings).metrics() is not None
+            folder = run_folder(spec, p.task, settings)
+            read_back[i] = folder.metrics() is not None
             results[i] = evaluate(model, spec, p.task, settings, progress=progress)
+            if read_back[i] and notes is not None:
+                env = json.loads((folder.folder / "environment.json").read_text())
+                if (made := _cpu_floats(env)) and made != _cpu_floats_now(model):
+                    notes.append(f"{p.cell.label}: read back from a run made with {_say(made)}")
         del model
     return results, read_back  # type: ignore[return-value]
+
+
+def _cpu_floats(env: dict) -> tuple | None:
+    """(kernels, threads) of a CPU training or run record; None where not recorded or not on a CPU."""
+    if not str(env.get("device", "")).startswith("cpu") or "cpu_kernels" not in env:
+        return None
+    return env["cpu_kernels"], env["cpu_threads"]
+
+
+def _cpu_floats_now(model) -> tuple | None:
+    import torch
+
+    if getattr(getattr(model, "device", None), "type", "") != "cpu":
+        return None
+    return torch.backends.cpu.get_cpu_capability(), torch.get_num_threads()
+
+
+def _say(floats: tuple) -> str:
+    return f"{floats[0]} CPU kernels and {floats[1]} thread(s), not this check's"
+
+
+def _made_elsewhere(spec, model, planned: list[_Planned], indices: list[int]) -> list[str]:
+    """A line when the model's checkpoint was trained (in part) with other CPU kernels or threads."""
+    from harness import checkpoint
+
+    if spec.external or spec.weights:
+        return []
+    now = _cpu_floats_now(model)
+    trained = [_cpu_floats(e) for e in checkpoint.stored_meta(spec.checkpoint_dir).get("trained_with", [])]
+    other = sorted({t for t in trained if t and t != now})
+    if now is None or not other:
+        return []
+    cells = ", ".join(planned[i].cell.label for i in indices)
+    return [f"{cells}: the checkpoint in {spec.checkpoint_dir} was trained with {'; '.join(map(_say, other))}: "
+            "delete it, or use a fresh HARNESS_HOME, to compare with the file"]  # fmt: skip
 
 
 def judge(cell: Cell, default_tolerance: float, now: float) -> tuple[str, str]:
@@ -328,10 +374,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         pinned = baseline.cpu_kernels
         kernels = pin_cpu_kernels(pinned, str(path)) if pinned else torch.backends.cpu.get_cpu_capability()
     planned = _plan(path, cells)
+    notes: list[str] = []
     with pinned_threads(baseline.threads):
-        results, read_back = run_cells(baseline, planned, device, progress=not args.quiet)
+        results, read_back = run_cells(baseline, planned, device, progress=not args.quiet, notes=notes)
     table, statuses = _table(baseline, cells, results, read_back)
     print(table)
+    for line in notes:
+        print(f"note: {line}")
     if kernels:
         chosen = "pinned by the file" if baseline.cpu_kernels else "the CPU's own choice"
         print(f"on the CPU with torch's {kernels} kernels ({chosen}), {baseline.threads} thread(s)")

@@ -74,6 +74,17 @@ def save(folder: Path, ckpt: Checkpoint) -> Path:
     return path
 
 
+def stored_meta(folder: Path) -> dict:
+    """The metadata of the checkpoint in ``folder`` without reading its tensors ({} when there is none);
+    for reports about a checkpoint that ``load`` has already checked."""
+    path = folder / FILENAME
+    if not path.is_file():
+        return {}
+    with safe_open(path, "pt") as f:
+        raw = f.metadata() or {}
+    return {k: json.loads(v) for k, v in raw.items() if k not in ("step", HASH_KEY)}
+
+
 def load(folder: Path, fingerprint: str) -> Checkpoint | None:
     """The checkpoint in ``folder``, or None when there is none.
 

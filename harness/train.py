@@ -124,7 +124,12 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
         log.info("resuming %s from step %d of %d (%s)", spec.name, start, recipe.steps, folder)
     else:
         log.info("training %s for %d steps (%s)", spec.name, recipe.steps, folder)
-    meta = {"fingerprint": spec.fingerprint, "model": spec.describe()}
+    # What trained it, each machine once (a resumed training may span several): the fingerprint names
+    # the model, not the floats, and another CPU's kernels or thread count trains other weights.
+    earlier = saved.meta.get("trained_with", []) if saved is not None else []
+    now = trained_with(model.device)
+    history = earlier + [now] * (now not in earlier)
+    meta = {"fingerprint": spec.fingerprint, "model": spec.describe(), "trained_with": history}
     _set_train_mode(model, spec)
     step_loss = _data_parallel(model) if world > 1 else model
     bar = tqdm(total=recipe.steps, initial=start, desc=f"train {spec.name}", disable=not progress, unit="step")
@@ -158,6 +163,15 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
             last_saved = done
     bar.close()
     return model.eval()
+
+
+def trained_with(device: torch.device) -> dict:
+    """The settings that change a training's floats on ``device``: the torch version, and the CPU's
+    vector kernels and thread count (``cpu``) or the GPU's name."""
+    if device.type == "cpu":
+        return {"torch": torch.__version__, "device": "cpu", "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+                "cpu_threads": torch.get_num_threads()}  # fmt: skip
+    return {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
 
 
 def _backward(step_loss, images: list, texts: list[str], divisor: float, micro: list[int], folder, step: int) -> float:

@@ -88,6 +88,12 @@ def test_resumed_training_ends_with_the_same_weights_as_an_uninterrupted_run(tin
     assert straight.keys() == resumed.keys()
     for name in straight:
         assert torch.equal(straight[name], resumed[name]), name
+    # both parts trained here, so the checkpoint names this machine's floats once
+    from harness.train import trained_with
+
+    here = trained_with(torch.device("cpu"))
+    assert checkpoint.stored_meta(spec.checkpoint_dir)["trained_with"] == [here]
+    assert here["cpu_kernels"] == torch.backends.cpu.get_cpu_capability() and here["cpu_threads"] == torch.get_num_threads()
 
 
 def test_kill_during_evaluation_loses_and_repeats_nothing(tiny_hub, fast_recipe):

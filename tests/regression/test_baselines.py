@@ -255,3 +255,28 @@ def test_check_pins_the_cpu_kernels_before_anything_computes(tmp_path):
     assert done.returncode == 2 and line.startswith(f"error: {path}: cpu_kernels: default, but this process already"), line
     start = "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41"
     assert line.endswith(f"start it with {start} in the environment"), line
+
+
+def test_check_says_when_a_checkpoint_or_run_was_made_with_other_cpu_floats(tiny_hub, tmp_path, monkeypatch, capsys):
+    """The fingerprint names the model, not its floats: a checkpoint trained, or a run made, with other
+    threads (or CPU kernels) than the check's is reused, and the check says so under its table."""
+    import torch
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    recipe = {"steps": 2, "batch_size": 4, "image_size": 32, "save_every": 2, "train_data": "tiny-shapes"}
+    cell = {"task": "easyvqa-tiny", "model": "gpt2-frozen", "limit": 4, "set": recipe}
+    two = tmp_path / "two.yaml"
+    two.write_text(yaml.safe_dump({"threads": 2, "cells": [cell]}))
+    code, out, _ = _check(capsys, two, "--update")  # trains and evaluates with 2 threads
+    assert code == 0 and "note:" not in out, out
+    code, out, _ = _check(capsys, two)  # the same threads again: read back, nothing to say
+    assert code == 0 and "note:" not in out and "read back" in out, out
+
+    one = tmp_path / "one.yaml"
+    one.write_text(two.read_text().replace("threads: 2", "threads: 1"))
+    code, out, _ = _check(capsys, one)
+    made = f"{torch.backends.cpu.get_cpu_capability()} CPU kernels and 2 thread(s), not this check's"
+    [trained, run] = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert code == 0 and trained.startswith("note: easyvqa-tiny gpt2-frozen real: the checkpoint in "), out
+    assert trained.endswith(f"was trained with {made}: delete it, or use a fresh HARNESS_HOME, to compare with the file")
+    assert run == f"note: easyvqa-tiny gpt2-frozen real: read back from a run made with {made}", out
