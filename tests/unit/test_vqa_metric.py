@@ -1,18 +1,32 @@
-"""Tests for harness.metrics.vqa, with expectations worked out by hand from the
-official VQA evaluation script's rules (GT-Vision-Lab/VQA vqaEval.py, master)."""
+"""Tests for harness.metrics.vqa.
+
+Two kinds: expectations worked out by hand from the official VQA evaluation
+script's rules (GT-Vision-Lab/VQA at commit a013f00,
+PythonEvaluationTools/vqaEvaluation/vqaEval.py), and a comparison with the
+outputs of that script itself, stored in vqa_official_cases.json beside this
+file (generated outside the repository by running the reference under
+Python 2.7; its header says how)."""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import re
 import string
+from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.metrics import vqa
 from harness.metrics.vqa import (
+    ARTICLES,
     CONTRACTIONS,
+    NUMBER_WORDS,
     PUNCTUATION,
     aggregate,
     aggregate_by_type,
@@ -33,22 +47,44 @@ CURLY = "\u2019"
 
 def test_punctuation_list_is_the_official_one_in_order() -> None:
     assert PUNCTUATION == (
-        ";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-",
-        ">", "<", "@", "`", ",", "?", "!",
+        ";",
+        "/",
+        "[",
+        "]",
+        '"',
+        "{",
+        "}",
+        "(",
+        ")",
+        "=",
+        "+",
+        "\\",
+        "_",
+        "-",
+        ">",
+        "<",
+        "@",
+        "`",
+        ",",
+        "?",
+        "!",
     )
     # Neither apostrophe, colon nor period is in the list.
     assert "'" not in PUNCTUATION and ":" not in PUNCTUATION and "." not in PUNCTUATION
 
 
-def test_contractions_table_mixes_straight_and_curly_apostrophes() -> None:
+def test_contractions_table_uses_only_straight_apostrophes() -> None:
+    # At a013f00 every apostrophe in the table is U+0027 (an older version of
+    # the script had curly ones in most entries, e.g. "dont" -> "don’t").
     assert len(CONTRACTIONS) == 120
-    assert CONTRACTIONS["dont"] == "don" + CURLY + "t"
+    assert CONTRACTIONS["dont"] == "don't"
     assert CONTRACTIONS["cant"] == "can't"
     assert CONTRACTIONS["weve"] == "we've"
     assert CONTRACTIONS["wheres"] == "where's"
     assert CONTRACTIONS["whove"] == "who've"
-    assert CONTRACTIONS["couldn'tve"] == "couldn" + CURLY + "t" + CURLY + "ve"
-    assert CONTRACTIONS["somebody" + CURLY + "d"] == "somebodyd"
+    assert CONTRACTIONS["couldn'tve"] == "couldn't've"
+    assert CONTRACTIONS["somebody'd"] == "somebodyd"
+    assert not any(CURLY in key + value for key, value in CONTRACTIONS.items())
 
 
 # --------------------------------------------------------------------------
@@ -112,16 +148,19 @@ def test_disagreeing_answers_map_number_words() -> None:
     assert normalize_answer("someone") == "someone"
 
 
-def test_disagreeing_answers_expand_contractions_with_curly_apostrophe() -> None:
-    assert normalize_answer("dont") == "don" + CURLY + "t"
-    assert normalize_answer("DONT") == "don" + CURLY + "t"
-    assert normalize_answer("couldnt") == "couldn't"  # straight apostrophe entry
+def test_disagreeing_answers_expand_contractions_with_straight_apostrophe() -> None:
+    assert normalize_answer("dont") == "don't"
+    assert normalize_answer("DONT") == "don't"
+    assert normalize_answer("couldnt") == "couldn't"
     answers = ["dont"] * 5 + ["no"] * 5
     assert vqa_accuracy("dont", answers) == 1.0
-    # A straight-apostrophe "don't" is left alone and never equals "don’t".
+    # "dont" expands to the straight "don't", so the two agree ...
     assert normalize_answer("don't") == "don't"
-    assert vqa_accuracy("don't", answers) == 0.0
-    assert vqa_accuracy("don" + CURLY + "t", answers) == 1.0
+    assert vqa_accuracy("don't", answers) == 1.0
+    assert vqa_accuracy("dont", ["don't"] * 5 + ["no"] * 5) == 1.0
+    # ... while a curly "don’t" is left alone and matches neither.
+    assert normalize_answer("don" + CURLY + "t") == "don" + CURLY + "t"
+    assert vqa_accuracy("don" + CURLY + "t", answers) == 0.0
 
 
 def test_capitalised_contraction_keys_are_unreachable() -> None:
@@ -355,9 +394,7 @@ def test_aggregate_by_type() -> None:
 
 @settings(max_examples=300)
 @given(prediction=st.text(), answers=st.lists(st.text(), min_size=1, max_size=12))
-def test_vqa_accuracy_never_raises_and_is_a_multiple_of_one_third_over_n(
-    prediction: str, answers: list[str]
-) -> None:
+def test_vqa_accuracy_never_raises_and_is_a_multiple_of_one_third_over_n(prediction: str, answers: list[str]) -> None:
     score = vqa_accuracy(prediction, answers)
     assert 0.0 <= score <= 1.0
     # Each per-answer credit is a multiple of 1/3, so score * 3n is integral.
@@ -374,9 +411,7 @@ def test_vqa_accuracy_never_raises_and_is_a_multiple_of_one_third_over_n(
         max_size=10,
     ),
 )
-def test_vqa_accuracy_on_ten_answers_takes_official_values(
-    prediction: str, answers: list[str]
-) -> None:
+def test_vqa_accuracy_on_ten_answers_takes_official_values(prediction: str, answers: list[str]) -> None:
     score = vqa_accuracy(prediction, answers)
     assert any(score == pytest.approx(v) for v in (0.0, 0.3, 0.6, 0.9, 1.0))
 
@@ -393,9 +428,7 @@ _NORMALISABLE_CHARS = string.ascii_letters + string.digits + " " + "".join(PUNCT
 # periods per call (official count=32 quirk), so a text with more removable
 # periods loses further ones on a second pass and is not idempotent.
 @settings(max_examples=500)
-@given(
-    st.text(alphabet=_NORMALISABLE_CHARS, max_size=60).filter(lambda t: t.count(".") <= 32)
-)
+@given(st.text(alphabet=_NORMALISABLE_CHARS, max_size=60).filter(lambda t: t.count(".") <= 32))
 def test_normalize_answer_is_idempotent(text: str) -> None:
     once = normalize_answer(text)
     assert normalize_answer(once) == once
@@ -406,3 +439,203 @@ def test_normalize_answer_is_not_idempotent_beyond_32_periods() -> None:
     once = normalize_answer("." * 40)
     assert once == "." * 8
     assert normalize_answer(once) == ""
+
+
+# --------------------------------------------------------------------------
+# Python 2 string semantics (the reference script is Python 2)
+# --------------------------------------------------------------------------
+
+
+def test_digits_in_the_two_regexes_are_ascii_only() -> None:
+    # Python 2 compiles "\\d" without re.UNICODE: only 0-9 are digits there.
+    arabic_1, arabic_2, arabic_3, arabic_5 = "\u0661", "\u0662", "\u0663", "\u0665"
+    assert process_punctuation(f"{arabic_1},{arabic_2}") == f"{arabic_1} {arabic_2}"  # not digit,digit
+    assert process_punctuation(f"a-b {arabic_1},{arabic_2}") == f"a b {arabic_1} {arabic_2}"
+    assert process_punctuation("a-b 1,2") == "ab 12"
+    # A period before a non-ASCII digit is not "followed by a digit", so it goes.
+    assert process_punctuation(f"{arabic_3}.{arabic_5}") == f"{arabic_3}{arabic_5}"
+    assert process_punctuation(f"{arabic_3}.5") == f"{arabic_3}.5"
+    answers = [f"{arabic_3}{arabic_5}"] * 2 + [f"{arabic_3}.{arabic_5}"] * 3 + ["no"] * 5
+    assert vqa_accuracy(f"{arabic_3}.{arabic_5}", answers) == pytest.approx(1.0)
+
+
+def test_lower_casing_is_python2s() -> None:
+    # One character to one character: dotted capital I gives a plain "i".
+    assert normalize_answer("\u0130stanbul") == "istanbul"
+    # No final-sigma rule: a capital sigma always becomes the medial form.
+    assert normalize_answer("\u039f\u0394\u039f\u03a3") == "\u03bf\u03b4\u03bf\u03c3"
+    # Letters that gained a lowercase form after Unicode 5.2 stay as they are.
+    assert normalize_answer("\u13a0") == "\u13a0"  # Cherokee A (lowercase added in Unicode 8.0)
+    assert normalize_answer("\u1c90") == "\u1c90"  # Georgian Mtavruli AN (Unicode 11.0)
+    assert normalize_answer("\U00010400") == "\U00010428"  # Deseret, in Unicode 5.2 already
+    assert normalize_answer("Caf\u00c9") == "caf\u00e9"
+
+
+def test_whitespace_is_python2s() -> None:
+    # U+180E was whitespace in Unicode 5.2 (Python 2.7), not in Python 3.
+    assert normalize_answer("red\u180ecar") == "red car"
+    assert vqa._clean_whitespace("\u180eyes\u180e") == "yes"
+    assert vqa_accuracy("yes\u180e", ["yes"] * 10) == 1.0  # stripped even when the answers agree
+    # A zero-width space is not whitespace in either.
+    assert normalize_answer("red\u200bcar") == "red\u200bcar"
+    assert normalize_answer("red\u3000car\xa0") == "red car"
+
+
+# --------------------------------------------------------------------------
+# The reference script's own outputs (vqa_official_cases.json)
+# --------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).with_name("vqa_official_cases.json")
+REFERENCE_COMMIT = "a013f0043c1e2cdc995922dfe257f7149aa9af06"
+REFERENCE_FILE = "PythonEvaluationTools/vqaEvaluation/vqaEval.py"
+
+
+@functools.cache
+def golden() -> dict:
+    with GOLDEN.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_golden_file_names_the_reference_and_so_does_the_module() -> None:
+    reference = golden()["reference"]
+    assert reference["repository"] == "GT-Vision-Lab/VQA"
+    assert reference["commit"] == REFERENCE_COMMIT
+    assert reference["commit_subject"] == "Fixed processing answers bug"
+    assert reference["file"] == REFERENCE_FILE
+    assert reference["interpreter"].startswith("Python 2.7")
+    assert golden()["generated"].startswith("Outside this repository")
+    assert REFERENCE_COMMIT in golden()["command"]
+    assert vqa.__doc__ is not None
+    assert REFERENCE_COMMIT in vqa.__doc__ and REFERENCE_FILE in vqa.__doc__
+
+
+def test_golden_file_covers_every_kind_of_case() -> None:
+    counts = Counter(case[0] for case in golden()["accuracy_cases"])
+    assert counts["contraction"] == 10 * len(CONTRACTIONS)
+    assert counts["random"] >= 3000
+    for category in ("capitalised_key", "punctuation", "period", "apostrophe", "number", "article",
+                     "whitespace", "unanimity", "empty", "unicode", "answer_count"):  # fmt: skip
+        assert counts[category] >= 10, category
+    assert sum(counts.values()) >= 10_000
+    # Every official value a 10-answer question can take occurs, including the
+    # ones whose last bit depends on the order of the answers.
+    values = {case[3] for case in golden()["accuracy_cases"]}
+    assert {0.0, 0.3, 0.6, 0.9, 1.0, 0.8999999999999998, 0.5999999999999999, 0.6000000000000001} <= values
+
+
+def test_tables_are_the_reference_ones() -> None:
+    tables = golden()["tables"]
+    assert list(CONTRACTIONS.items()) == [tuple(pair) for pair in tables["contractions"]]  # same order too
+    assert list(NUMBER_WORDS.items()) == [tuple(pair) for pair in tables["manualMap"]]
+    assert ARTICLES == set(tables["articles"]) and len(tables["articles"]) == 3
+    assert list(PUNCTUATION) == tables["punct"]
+    assert vqa._PERIOD.pattern == tables["periodStrip"]
+    assert vqa._DIGIT_COMMA.pattern == tables["commaStrip"]
+    # No flags there (Python 2: ASCII digits); re.ASCII says the same here.
+    assert tables["regex_flags"] == [0, 0]
+    assert vqa._PERIOD.flags & re.ASCII and vqa._DIGIT_COMMA.flags & re.ASCII
+
+
+@functools.cache
+def our_scores() -> tuple[float, ...]:
+    return tuple(vqa_accuracy(prediction, answers) for _, prediction, answers, _, _ in golden()["accuracy_cases"])
+
+
+def test_vqa_accuracy_equals_the_reference_on_every_golden_case() -> None:
+    # Exact float equality: the same operations on the same floats in the same
+    # order (min(1, k/3) per answer, a left-to-right sum, one division).
+    mismatches = [
+        (category, prediction, answers, official, ours)
+        for (category, prediction, answers, official, _), ours in zip(golden()["accuracy_cases"], our_scores())
+        if ours != official
+    ]
+    assert not mismatches, f"{len(mismatches)} cases differ from the reference, e.g. {mismatches[:5]}"
+
+
+def test_per_question_rounding_equals_the_reference() -> None:
+    # The reference's evalQA: round(100 * acc, 2) with Python 2 round.
+    mismatches = [
+        (prediction, answers, rounded)
+        for (_, prediction, answers, _, rounded), ours in zip(golden()["accuracy_cases"], our_scores())
+        if official_round(100 * ours) != rounded
+    ]
+    assert not mismatches, mismatches[:5]
+
+
+def test_normalisation_equals_the_reference_on_every_golden_text() -> None:
+    mismatches = [
+        (text, expected, ours)
+        for _, text, *expected in golden()["normalisation_cases"]
+        if (ours := [process_punctuation(text), process_digit_article(text), normalize_answer(text)]) != expected
+    ]
+    assert not mismatches, f"{len(mismatches)} texts differ from the reference, e.g. {mismatches[:5]}"
+
+
+def test_aggregates_equal_the_reference() -> None:
+    cases = golden()["accuracy_cases"]
+    assert golden()["aggregates"][0][:3] == [0, len(cases), 1]  # the first one is every case
+    for start, stop, step, overall, per_type in golden()["aggregates"]:
+        scores = our_scores()[start:stop:step]
+        categories = [case[0] for case in cases[start:stop:step]]
+        assert aggregate(scores) == overall, (start, stop, step)
+        assert aggregate_by_type(scores, categories) == per_type, (start, stop, step)
+
+
+def test_official_round_equals_python2_round() -> None:
+    mismatches = [(x, n, r) for x, n, r in golden()["round_cases"] if official_round(x, n) != r]
+    assert not mismatches, mismatches[:5]
+    assert len(golden()["round_cases"]) >= 2000
+
+
+def test_lower_casing_equals_python2_on_every_code_point() -> None:
+    expected = dict(golden()["python2_unicode"]["lower"])
+    assert vqa._PY2_LOWER == expected
+    codes = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    everything = "".join(map(chr, codes))
+    assert vqa._py2_lower(everything) == "".join(chr(expected.get(c, c)) for c in codes)
+    ascii_text = "".join(map(chr, range(128)))
+    assert vqa._py2_lower(ascii_text) == "".join(chr(expected.get(c, c)) for c in range(128))
+
+
+def test_whitespace_equals_python2() -> None:
+    expected = golden()["python2_unicode"]["whitespace"]
+    assert sorted(map(ord, vqa._PY2_WHITESPACE)) == expected
+    for code in expected:
+        separator = chr(code)
+        assert vqa._py2_split(f"{separator}a{separator}{separator}b{separator}") == ["a", "b"]
+        assert vqa._clean_whitespace(f"{separator}a b{separator}") == "a b"
+
+
+# --------------------------------------------------------------------------
+# Every contractions entry, one by one
+# --------------------------------------------------------------------------
+
+REFERENCE_CONTRACTIONS = [tuple(pair) for pair in golden()["tables"]["contractions"]]
+OTHER_ANSWERS = ["no", "blue", "dog", "table", "left", "skiing", "white"]
+
+
+@pytest.mark.parametrize(("key", "value"), REFERENCE_CONTRACTIONS, ids=[key for key, _ in REFERENCE_CONTRACTIONS])
+def test_contraction_entry(key: str, value: str) -> None:
+    assert CONTRACTIONS[key] == value
+    assert CURLY not in key + value
+    # The value itself is left as it is (lower-cased): no value is another key's key.
+    assert normalize_answer(value) == value.lower()
+    # 3 of 10 answers match: (3 * 2/3 + 7 * 1) / 10.
+    three = (3 * (2 / 3) + 7) / 10
+    if key == key.lower():
+        assert normalize_answer(key) == value
+        assert normalize_answer(key.upper()) == value
+        assert vqa_accuracy(key, [value] * 3 + OTHER_ANSWERS) == pytest.approx(three)
+        assert vqa_accuracy(value, [key] * 3 + OTHER_ANSWERS) == pytest.approx(three)
+        assert vqa_accuracy(key.title(), [key, value, value] + OTHER_ANSWERS) == pytest.approx(three)
+    else:
+        # Words are lower-cased before the lookup: "Im" -> "im", never "I'm".
+        assert normalize_answer(key) == key.lower() != value.lower()
+        assert vqa_accuracy(key, [value] * 3 + OTHER_ANSWERS) == 0.0
+        assert vqa_accuracy(value, [key] * 3 + OTHER_ANSWERS) == 0.0
+        assert vqa_accuracy(key.lower(), [key] * 3 + OTHER_ANSWERS) == pytest.approx(three)
+    # Unanimous answers are compared raw, so a key and a different value never agree there.
+    assert vqa_accuracy(key, [key] * 10) == 1.0
+    assert vqa_accuracy(key, [value] * 10) == (1.0 if key == value else 0.0)  # "let's" and "she's" map to themselves
+    # And the reference's own cases for this entry are among the golden ones.
+    assert sum(case[0] == "contraction" and case[1] == key for case in golden()["accuracy_cases"]) >= 4
