@@ -26,13 +26,19 @@ from tabulate import tabulate
 
 from harness import paths, registry, tasks
 from harness.config import TaskConfig
-from harness.data import Caption, Dataset, sources
+from harness.data.sources import sources
+from harness.data.types import Caption, Dataset
+from harness.devices import pick_device
 from harness.errors import HarnessError
 from harness.fewshot import draw_support
-from harness.generate import cut_at_stop, synchronize
-from harness.models import build, pick_device, resolve
+from harness.generate import synchronize
+from harness.kinds.base import kind_of
+from harness.metrics.base import metric_of
+from harness.models.loading import build
 from harness.models.prefix import VisualPrefixModel
-from harness.prompt import Image, Prompt
+from harness.models.spec import resolve
+from harness.naive import naive_generate, naive_loss
+from harness.prompt import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +82,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if min(sizes.train_batch, sizes.eval_batch, args.image_size) < 1:
         raise HarnessError("--train-batch, --eval-batch and --image-size must be positive")
     task = registry.TASKS.get(args.task)
-    if task.kind != "vqa":
-        raise HarnessError(f"--task {task.name}: bench needs a VQA task, not a {task.kind} task")
+    if kind_of(task).own_support or metric_of(task).sample is None:
+        raise HarnessError(f"--task {task.name}: bench needs a task with few-shot support from a split and a score per "
+                           "answer (a VQA task)")  # fmt: skip
     spec = resolve(f"{args.lm}-frozen", {"encoder": args.encoder, "image_size": args.image_size})
     dataset = tasks.load(task)
     # The naive measurements come first: fp32 (no autocast), the encoder in the default memory layout; the
@@ -333,30 +340,6 @@ FLOP_FORMULA = (
     "only (about one forward), the trained encoder's computes weight gradients too (about two forwards); "
     "encoder_forward is counted by torch.utils.flop_counter at the image size; attention scores are left out"
 )
-
-
-def naive_loss(model: VisualPrefixModel, images: Sequence[torch.Tensor], captions: Sequence[str]) -> torch.Tensor:
-    """The caption loss as ``transformers`` computes it from ``labels``: logits at every position, full vocabulary."""
-    batch = model.embed([[Image(f"train{i}", px)] for i, px in enumerate(images)], captions)
-    out = model.lm(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                   labels=batch.labels)  # fmt: skip
-    return out.loss
-
-
-@torch.no_grad()
-def naive_generate(model: VisualPrefixModel, prompt: Prompt, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
-    """One prompt through ``transformers``' greedy ``generate`` from its embeddings."""
-    from transformers import GenerationConfig
-
-    batch = model.embed([prompt])
-    config = GenerationConfig(
-        max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=model.eos_token_id,
-        pad_token_id=model.pad_token_id, suppress_tokens=model.suppress_token_ids or None,
-    )  # fmt: skip
-    ids = model.lm.generate(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, generation_config=config)
-    ids = ids[0].tolist()
-    ids = ids[: ids.index(model.eos_token_id)] if model.eos_token_id in ids else ids
-    return cut_at_stop(model.tokenizer.decode(ids, skip_special_tokens=True), stop)[0].strip()
 
 
 def long_captions(model: VisualPrefixModel, captions: Sequence[Caption], n_tokens: int) -> list[Caption]:

@@ -11,8 +11,7 @@ decoding), so on one machine a check gives bit-identical predictions run after r
 changes the floats (a sum splits by threads), so the check pins torch's CPU threads (``threads``,
 default 1). So do the CPU's vector instructions: torch, MKL and oneDNN pick AVX-512 kernels where the
 CPU has them and AVX2 ones where not, and a few dozen training steps amplify the difference into other
-answers (CIDEr 58.6 with AVX2 kernels, 54.4 with AVX-512 ones, for one caption cell of cpu.yaml). A
-file's ``cpu_kernels`` (avx2 in the shipped ones) pins all three to one instruction set, so x86 CPUs
+answers (docs/regression-checks.md). A file's ``cpu_kernels`` (avx2 in the shipped ones) pins all three to one instruction set, so x86 CPUs
 with and without AVX-512 give the same numbers; a tolerance is left for what no pin covers (another
 torch or MKL build, a CPU without the instruction set).
 """
@@ -20,21 +19,25 @@ torch or MKL build, a CPU without the instruction set).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from tabulate import tabulate
 
 from harness import paths, registry
 from harness.config import from_mapping, parse_yaml, read_yaml
+from harness.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.cells import Cell as RunCell
 
 log = logging.getLogger("harness")
 
@@ -43,15 +46,6 @@ log = logging.getLogger("harness")
 # two in a few dozen queries, not for a real regression.
 DEFAULT_TOLERANCE = 1.0
 RULES = ("tolerance", "ci")
-# cpu_kernels -> the environment that asks torch (ATen), MKL and oneDNN for that instruction set. All
-# three read it when first used, not at import, so setting it before any CPU computation is enough.
-CPU_KERNELS = {
-    "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
-    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
-    "avx512": {
-        "ATEN_CPU_CAPABILITY": "avx512", "MKL_ENABLE_INSTRUCTIONS": "AVX512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"
-    },
-}
 UPDATE_NOTE = "# expected and ci95 are written by `harness check --update`; only these top comment lines are kept."
 
 
@@ -155,97 +149,72 @@ def load(path: Path, need_expected: bool = True) -> tuple[Baseline, list[Cell], 
     return baseline, cells, raw
 
 
-@dataclass
-class _Planned:
-    cell: Cell
-    spec: Any  # ModelSpec
-    task: Any  # TaskConfig as run (a naming task with its inner shots)
-    support_shots: int
-
-
-def _plan(path: Path, cells: list[Cell]) -> list[_Planned]:
-    """Every name resolved and every task's data found before anything trains."""
+def plan(path: Path, cells: list[Cell]) -> list[RunCell]:
+    """Every cell of the file as a cell to run, each name resolved and each task's data found before
+    anything trains."""
     from harness import tasks
-    from harness.models import resolve
-    from harness.sweep import Grid, _task_cells
+    from harness.cells import Cell as RunCell  # noqa: F811  (the type, at run time)
+    from harness.evaluate import EvalSettings
+    from harness.kinds.base import kind_of
+    from harness.models.spec import resolve
 
     planned = []
     for i, cell in enumerate(cells, 1):
         with _where(f"{path} cell {i}"):
             task = registry.TASKS.get(cell.task)
-            spec = resolve(cell.model, cell.set, checkpoint=str(path.parent / cell.checkpoint) if cell.checkpoint else None)
-            shots = cell.shots or (int(task.options.get("inner_shots", 1)) if task.kind == "naming" else 0)
-            grid = Grid(name=path.stem, tasks=(cell.task,), models=(cell.model,), shots=(shots,))
-            [(run_task, support_shots)] = _task_cells(grid, [task], path)
+            spec = resolve(
+                cell.model, cell.set, checkpoint=str(path.parent / cell.checkpoint) if cell.checkpoint else None
+            )
+            kind = kind_of(task)
+            shots = kind.grid_shots([cell.shots or kind.default_shots(task)])[0]
+            run_task, support = kind.as_run(task, shots)
             tasks.load(run_task)
-        planned.append(_Planned(cell, spec, run_task, support_shots))
+        planned.append(
+            RunCell(spec, run_task, EvalSettings(support, cell.seed, cell.images, 0, cell.limit), cell.label)
+        )
     return planned
 
 
-def run_cells(
-    baseline: Baseline, planned: list[_Planned], device: str, progress: bool, notes: list[str] | None = None
-) -> tuple[list[dict], list[bool]]:
-    """Each cell's metrics in file order, and whether each was read back from a run finished before;
-    each model is trained (or loaded) once for all its cells. ``notes`` gets a line for every model
+def run(
+    baseline: Baseline, planned: list[RunCell], device: str, progress: bool, notes: list[str] | None = None
+) -> list:
+    """Each cell's result in file order (its record, and whether it was read back from a run finished
+    before); each model is trained (or loaded) once for all its cells. ``notes`` gets a line for every model
     whose checkpoint, and every run read back, was made with other CPU kernels or threads than now."""
-    from harness.evaluate import EvalSettings, evaluate, run_folder
-    from harness.train import ready
+    from harness.cells import run_cells
 
-    results: list[dict | None] = [None] * len(planned)
-    read_back = [False] * len(planned)
-    by_model: dict[str, list[int]] = {}
-    for i, p in enumerate(planned):
-        by_model.setdefault(p.spec.fingerprint, []).append(i)
-    for indices in by_model.values():
-        model, spec = ready(planned[indices[0]].spec, device, progress)
+    planned = [dataclasses.replace(p, settings=dataclasses.replace(p.settings, batch_size=baseline.batch_size))
+               for p in planned]  # fmt: skip
+    models: list[tuple[Any, Any, list[int]]] = []
+
+    def on_model(spec, model, indices: list[int]) -> None:
         if notes is not None:
             notes.extend(_made_elsewhere(spec, model, planned, indices))
+        models.append((spec, floats_now(model), indices))
+
+    results = run_cells(planned, device, progress, on_model=on_model)
+    for _, now, indices in models:
         for i in indices:
-            p = planned[i]
-            settings = EvalSettings(p.support_shots, p.cell.seed, p.cell.images, baseline.batch_size, p.cell.limit)
-            folder = run_folder(spec, p.task, settings)
-            read_back[i] = folder.metrics() is not None
-            results[i] = evaluate(model, spec, p.task, settings, progress=progress)
-            if read_back[i] and notes is not None:
-                env = json.loads((folder.folder / "environment.json").read_text())
-                if (made := _cpu_floats(env)) and made != _cpu_floats_now(model):
-                    notes.append(f"{p.cell.label}: read back from a run made with {_say(made)}")
-        del model
-    return results, read_back  # type: ignore[return-value]
+            if results[i].read_back and notes is not None:
+                env = json.loads((Path(results[i].record.run_dir) / "environment.json").read_text())
+                if (made := floats_of(env)) and made != now:
+                    notes.append(f"{planned[i].name}: read back from a run made with {say(made)}")
+    return results
 
 
-def _cpu_floats(env: dict) -> tuple | None:
-    """(kernels, threads) of a CPU training or run record; None where not recorded or not on a CPU."""
-    if not str(env.get("device", "")).startswith("cpu") or "cpu_kernels" not in env:
-        return None
-    return env["cpu_kernels"], env["cpu_threads"]
-
-
-def _cpu_floats_now(model) -> tuple | None:
-    import torch
-
-    if getattr(getattr(model, "device", None), "type", "") != "cpu":
-        return None
-    return torch.backends.cpu.get_cpu_capability(), torch.get_num_threads()
-
-
-def _say(floats: tuple) -> str:
-    return f"{floats[0]} CPU kernels and {floats[1]} thread(s), not this check's"
-
-
-def _made_elsewhere(spec, model, planned: list[_Planned], indices: list[int]) -> list[str]:
+def _made_elsewhere(spec, model, planned: list[RunCell], indices: list[int]) -> list[str]:
     """A line when the model's checkpoint was trained (in part) with other CPU kernels or threads."""
     from harness import checkpoint
 
     if spec.external or spec.weights:
         return []
-    now = _cpu_floats_now(model)
-    trained = [_cpu_floats(e) for e in checkpoint.stored_meta(spec.checkpoint_dir).get("trained_with", [])]
+    now = floats_now(model)
+    trained = [floats_of(e) for e in checkpoint.stored_meta(spec.checkpoint_dir).get("trained_with", [])]
     other = sorted({t for t in trained if t and t != now})
     if now is None or not other:
         return []
-    cells = ", ".join(planned[i].cell.label for i in indices)
-    return [f"{cells}: the checkpoint in {spec.checkpoint_dir} was trained with {'; '.join(map(_say, other))}: "
+    cells = ", ".join(planned[i].name for i in indices)
+    return [f"{cells}: the checkpoint in {spec.checkpoint_dir} was trained with {'; '.join(map(say, other))}: "
             "delete it, or use a fresh HARNESS_HOME, to compare with the file"]  # fmt: skip
 
 
@@ -263,14 +232,15 @@ def judge(cell: Cell, default_tolerance: float, now: float) -> tuple[str, str]:
     return f"±{tolerance:g}", status
 
 
-def _table(baseline: Baseline, cells: list[Cell], results: list[dict], read_back: list[bool]) -> tuple[str, list[str]]:
+def _table(baseline: Baseline, cells: list[Cell], results: list) -> tuple[str, list[str]]:
     rows, statuses = [], []
-    for cell, m, old in zip(cells, results, read_back):
-        allowed, status = judge(cell, baseline.tolerance, m["score"])
-        delta = f"{m['score'] - cell.expected:+.2f}" if cell.has_expected else ""
+    for cell, result in zip(cells, results):
+        m, old = result.record, result.read_back
+        allowed, status = judge(cell, baseline.tolerance, m.score)
+        delta = f"{m.score - cell.expected:+.2f}" if cell.has_expected else ""
         expected = f"{cell.expected:.2f}" if cell.has_expected else ""
-        partial = f" (first {m['n']})" if m.get("partial") else ""
-        row = [cell.label, m["metric"], f"{m['n']}{partial}", expected, f"{m['score']:.2f}", delta, allowed, status]
+        partial = f" (first {m.n})" if m.partial else ""
+        row = [cell.label, m.metric, f"{m.n}{partial}", expected, f"{m.score:.2f}", delta, allowed, status]
         rows.append([*row, "read back" if old else "run now"])
         statuses.append(status)
     headers = ["cell", "metric", "n", "expected", "now", "delta", "allowed", "status", "run"]
@@ -304,12 +274,12 @@ def render(text: str, raw: dict, raw_cells: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def update(path: Path, raw: dict, cells: list[Cell], results: list[dict]) -> list[str]:
+def update(path: Path, raw: dict, cells: list[Cell], results: list) -> list[str]:
     """Rewrite the file's expected scores and CIs from ``results`` (atomically); lines saying what changed."""
     changes, raw_cells = [], []
-    for item, cell, m in zip(raw["cells"], cells, results):
-        ci95 = [float(v) for v in m["ci95"]]
-        new = {**item, "expected": float(m["score"]), "ci95": ci95}
+    for item, cell, result in zip(raw["cells"], cells, results):
+        ci95 = [float(v) for v in result.record.ci95]
+        new = {**item, "expected": float(result.record.score), "ci95": ci95}
         old_ci = list(cell.ci95)
         if cell.expected != new["expected"] or old_ci != ci95:
             old = f"{cell.expected:.2f}" if cell.has_expected else "none"
@@ -324,45 +294,6 @@ def update(path: Path, raw: dict, cells: list[Cell], results: list[dict]) -> lis
     return changes
 
 
-@contextmanager
-def pinned_threads(count: int):
-    """torch's CPU threads set to ``count`` inside, restored after: a CPU sum splits by thread count, so
-    training with 1 and with 2 threads ends with slightly different weights and some different answers."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def pin_cpu_kernels(kernels: str, where: str) -> str:
-    """Ask torch, MKL and oneDNN for ``kernels``' instruction set; torch's CPU capability in effect after.
-
-    One line, not a silent mismatch, when this process already computed on the CPU with wider kernels
-    (torch fixes its choice at the first vectorised operation); a CPU without the instruction set runs
-    what it has, with a warning.
-    """
-    import torch
-
-    env = CPU_KERNELS[kernels]
-    os.environ.update(env)
-    now = torch.backends.cpu.get_cpu_capability()
-    if now.lower() == kernels:
-        return now
-    order = list(CPU_KERNELS)
-    if now.lower() in order and order.index(now.lower()) > order.index(kernels):
-        start = " ".join(f"{k}={v}" for k, v in env.items())
-        raise HarnessError(
-            f"{where}: cpu_kernels: {kernels}, but this process already runs torch's {now} CPU kernels: "
-            f"start it with {start} in the environment"
-        )
-    log.warning("%s: cpu_kernels: %s, but this CPU runs torch's %s kernels: scores may move", where, kernels, now)
-    return now
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.baseline)
     baseline, cells, raw = load(path, need_expected=not args.update)
@@ -373,11 +304,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         pinned = baseline.cpu_kernels
         kernels = pin_cpu_kernels(pinned, str(path)) if pinned else torch.backends.cpu.get_cpu_capability()
-    planned = _plan(path, cells)
+    planned = plan(path, cells)
     notes: list[str] = []
     with pinned_threads(baseline.threads):
-        results, read_back = run_cells(baseline, planned, device, progress=not args.quiet, notes=notes)
-    table, statuses = _table(baseline, cells, results, read_back)
+        results = run(baseline, planned, device, progress=not args.quiet, notes=notes)
+    read_back = [r.read_back for r in results]
+    table, statuses = _table(baseline, cells, results)
     print(table)
     for line in notes:
         print(f"note: {line}")

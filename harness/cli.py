@@ -12,42 +12,78 @@ log = logging.getLogger("harness")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True,
-                   help="<lm>-<recipe>, e.g. smollm2-135m-frozen (see `list models`); or your own model: "
-                        "path/to/file.py:ClassName, an entry point of group frozen_harness.models, or hf:<hub id or folder>")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe field (changes the model fingerprint), e.g. --set steps=20; for your "
-                        "own model, a constructor keyword argument")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="<lm>-<recipe>, e.g. smollm2-135m-frozen (see `list models`); or your own model: "
+        "path/to/file.py:ClassName, an entry point of group frozen_harness.models, or hf:<hub id or folder>",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field (changes the model fingerprint), e.g. --set steps=20; for your "
+        "own model, a constructor keyword argument",
+    )
     p.add_argument("--lm-path", help="load the LM from this folder (saved by save_pretrained) instead of its source")
-    p.add_argument("--checkpoint", metavar="FILE.safetensors",
-                   help="weights trained elsewhere for <lm>-<recipe> (prefix_map.*, and encoder.* / lm.* when the recipe "
-                        "trains them), checked name by name and shape by shape; nothing is trained")
+    p.add_argument(
+        "--checkpoint",
+        metavar="FILE.safetensors",
+        help="weights trained elsewhere for <lm>-<recipe> (prefix_map.*, and encoder.* / lm.* when the recipe "
+        "trains them), checked name by name and shape by shape; nothing is trained",
+    )
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name (see `list tasks`)")
-    p.add_argument("--task-set", dest="task_overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a task field or naming option, e.g. --task-set ways=5 --task-set induction=true")
+    p.add_argument(
+        "--task-set",
+        dest="task_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a task field or naming option, e.g. --task-set ways=5 --task-set induction=true",
+    )
 
 
 def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     _task_args(p)
-    p.add_argument("--shots", default=None,
-                   help="comma-separated shot counts, e.g. 0,1,4 (default 0; for naming tasks the inner shots)")
+    p.add_argument(
+        "--shots",
+        default=None,
+        help="comma-separated shot counts, e.g. 0,1,4 (default 0; for naming tasks the inner shots)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot support draw")
-    p.add_argument("--images", choices=["real", "black", "both", "recipe"], default=images_default,
-                   help="evaluate with real images, blacked-out images, both, or the recipe's default")
-    p.add_argument("--batch-size", type=int, default=0,
-                   help="prompts generated together (default: 128 on a CPU, 512 on a GPU; answers do not depend on it)")
+    p.add_argument(
+        "--images",
+        choices=["real", "black", "both", "recipe"],
+        default=images_default,
+        help="evaluate with real images, blacked-out images, both, or the recipe's default",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="prompts generated together (default: 128 on a CPU, 512 on a GPU; answers do not depend on it)",
+    )
     p.add_argument("--limit", type=int, default=0, help="only the first N queries: a quick look, marked partial")
-    p.add_argument("--lm-device-map", default=None, metavar="MAP",
-                   help="load the LM split over GPUs, CPU and disk for evaluation (accelerate): auto, balanced, "
-                        "sequential, or a JSON object / .json file of module -> device")
-    p.add_argument("--skip-bad-samples", action="store_true",
-                   help="skip queries whose image cannot be read, counted in the run record and the table "
-                        "(default: such an image stops the run, naming the file)")
+    p.add_argument(
+        "--lm-device-map",
+        default=None,
+        metavar="MAP",
+        help="load the LM split over GPUs, CPU and disk for evaluation (accelerate): auto, balanced, "
+        "sequential, or a JSON object / .json file of module -> device",
+    )
+    p.add_argument(
+        "--skip-bad-samples",
+        action="store_true",
+        help="skip queries whose image cannot be read, counted in the run record and the table "
+        "(default: such an image stops the run, naming the file)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,8 +145,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", default="efficientnet-lite0", help="encoder registry key (see `list encoders`)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--task", default="easyvqa-full", help="the VQA task whose images and questions are used")
-    p.add_argument("--size", choices=["full", "quick", "smoke"], default=None,
-                   help="workload: full (default on CUDA), quick (default on a CPU: minutes), smoke (a test's)")
+    p.add_argument(
+        "--size",
+        choices=["full", "quick", "smoke"],
+        default=None,
+        help="workload: full (default on CUDA), quick (default on a CPU: minutes), smoke (a test's)",
+    )
     p.add_argument("--image-size", type=int, default=224, help="encoder input size in pixels")
     p.add_argument("--train-batch", type=int, default=0, help="the harness's training batch (default: the size's)")
     p.add_argument("--eval-batch", type=int, default=0, help="the harness's generation batch (default: the size's)")
@@ -118,8 +158,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder of the JSON record (default results/bench)")
     p = sub.add_parser("check", help="regression check: run a baseline file's cells, exit 1 if a score fell")
     p.add_argument("--baseline", required=True, help="a baseline YAML, e.g. results/regression/cpu.yaml")
-    p.add_argument("--update", action="store_true",
-                   help="rewrite the file's expected scores and 95%% CIs from this run, printing what changed")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite the file's expected scores and 95%% CIs from this run, printing what changed",
+    )
     p.add_argument("--device", default=None, help="override the file's device (auto, cpu, cuda or cuda:N)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap

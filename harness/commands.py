@@ -17,39 +17,30 @@ log = logging.getLogger("harness")
 
 
 def _spec(args: argparse.Namespace):
-    from harness.models import resolve
+    from harness.models.spec import resolve
 
     return resolve(args.model, parse_overrides(args.overrides), args.lm_path, getattr(args, "checkpoint", None))
 
 
 def _task(args: argparse.Namespace):
-    from harness.config import replace_fields
+    from harness import tasks
 
-    task = registry.TASKS.get(args.task)
-    overrides = parse_overrides(args.task_overrides)
-    if not overrides:
-        return task
-    fields = {k: v for k, v in overrides.items() if k in task.__dataclass_fields__}
-    options = {k: v for k, v in overrides.items() if k not in fields}
-    if options and task.kind != "naming":
-        raise HarnessError(f"--task-set: task {task.name} has no field '{sorted(options)[0]}'")
-    if options:
-        fields["options"] = {**task.options, **options}
-    return replace_fields(task, fields, f"--task-set for task '{task.name}'")
+    return tasks.resolve(args.task, parse_overrides(args.task_overrides))
 
 
-def _shots(text: str | None, task=None) -> list[int]:
-    """Shot counts; for a naming task a shot count is Frozen's inner_shots (support images per class)."""
+def _shots(text: str | None, task) -> list[int]:
+    """Shot counts as the task's kind means them (a naming task's are Frozen's inner shots); none given: the
+    kind's default."""
+    from harness.kinds.base import kind_of
+
+    kind = kind_of(task)
     if text is None:
-        return [int(task.options.get("inner_shots", 1))] if task is not None and task.kind == "naming" else [0]
+        return [kind.default_shots(task)]
     try:
         shots = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise HarnessError(f"--shots expects comma-separated whole numbers, got '{text}'") from None
-    if not shots or min(shots) < 0:
-        raise HarnessError(f"--shots expects whole numbers >= 0, got '{text}'")
-    if task is not None and task.kind == "naming" and min(shots) < 1:
-        raise HarnessError(f"task {task.name}: naming needs at least 1 inner shot, got --shots {text}")
+    kind.check_shots(task, shots, "--shots")
     return shots
 
 
@@ -57,79 +48,42 @@ def _conditions(choice: str, recipe_default: str) -> list[str]:
     return {"both": ["real", "black"], "recipe": [recipe_default]}.get(choice, [choice])
 
 
-def _check_eval_args(args: argparse.Namespace, task) -> None:
-    """Bad evaluation options fail now, not after loading or training the model."""
-    from harness.evaluate import EvalSettings
-
-    _shots(args.shots, task)
-    EvalSettings(batch_size=args.batch_size, limit=args.limit)
-
-
-def _evaluate_and_print(model, spec, task, args: argparse.Namespace) -> None:
-    from harness.config import replace_fields
-    from harness.evaluate import EvalSettings, evaluate
-
+def _print_results(results: list) -> None:
     table = []
-    for shots in _shots(args.shots, task):
-        run_task, support_shots = task, shots
-        if task.kind == "naming":
-            options = {**task.options, "inner_shots": shots}
-            run_task, support_shots = replace_fields(task, {"options": options}, f"task {task.name}"), 0
-        for images in _conditions(args.images, spec.eval_images):
-            settings = EvalSettings(shots=support_shots, seed=args.seed, images=images, batch_size=args.batch_size,
-                                    limit=args.limit, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
-            m = evaluate(model, spec, run_task, settings, progress=not args.quiet)
-            low, high = m["ci95"]
-            label = "real images" if images == "real" else "images blacked out"
-            partial = (" (partial)" if m.get("partial") else "") + (f" ({m['skipped']} skipped)" if m.get("skipped") else "")
-            row = [spec.name, label, task.name, shots, f"{m['n']}{partial}", f"{m['score']:.2f}", f"[{low:.1f}, {high:.1f}]"]
-            row += [f"{v:.2f}" for v in m["breakdown"].values()]
-            table.append(row)
-            log.info("run record: %s", m["run_dir"])
-    headers = ["model", "images", "task", "shots", "n", m["metric"], "95% CI", *m["breakdown"]]
+    for result in results:
+        m = result.record
+        low, high = m.ci95
+        label = "real images" if m.images == "real" else "images blacked out"
+        partial = (" (partial)" if m.partial else "") + (f" ({m.skipped} skipped)" if m.skipped else "")
+        row = [m.model, label, m.task, m.shots, f"{m.n}{partial}", f"{m.score:.2f}", f"[{low:.1f}, {high:.1f}]"]
+        row += [f"{v:.2f}" for v in m.breakdown.values()]
+        table.append(row)
+        log.info("run record: %s", m.run_dir)
+    last = results[-1].record
+    headers = ["model", "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
     if distributed.is_main():
         print(tabulate(table, headers=headers, tablefmt="github"))
 
 
-def _device_map(args: argparse.Namespace, spec) -> str | dict | None:
-    """--lm-device-map: an accelerate strategy name, a JSON object, or a .json file of one."""
-    import json
+def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
+    from harness.cells import expand, run_cells
+    from harness.evaluate import EvalSettings
+    from harness.models.loading import device_map
 
-    value = args.lm_device_map
-    if value is None:
-        return None
-    if spec.external:
-        raise HarnessError(f"--lm-device-map is for the harness's own <lm>-<recipe> models, not {spec.name}")
-    if spec.recipe.train_lm:
-        raise HarnessError(f"--lm-device-map: {spec.name} trains its LM; a split LM is for frozen LMs only")
-    if distributed.enabled():
-        raise HarnessError("--lm-device-map splits one LM over this process's devices: launch one process, not torchrun")
-    if value in ("auto", "balanced", "balanced_low_0", "sequential"):
-        return value
-    text, where = value, "--lm-device-map"
-    if not value.lstrip().startswith(("{", "[")):
-        path = Path(value)
-        if not path.is_file():
-            raise HarnessError(f"--lm-device-map {value}: not auto/balanced/balanced_low_0/sequential, JSON or a file")
-        text, where = path.read_text(encoding="utf-8", errors="replace"), str(path)
-    try:
-        mapping = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise HarnessError(f"{where}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(mapping, dict) or not all(isinstance(v, (int, str)) for v in mapping.values()):
-        raise HarnessError(f"{where}: expected a JSON object of module name -> device (a GPU index, 'cpu' or 'disk')")
-    return mapping
+    task = _task(args)
+    shots = _shots(args.shots, task)  # bad options fail now, before the model is looked for
+    EvalSettings(batch_size=args.batch_size, limit=args.limit)
+    spec = _spec(args)
+    lm_map = device_map(args.lm_device_map, spec)
+    cells = expand(spec, task, shots, [args.seed], _conditions(args.images, spec.eval_images), limit=args.limit,
+                   batch_size=args.batch_size, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
+    results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing=train_missing)
+    _print_results(results)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.train import ready
-
     t0 = time.perf_counter()
-    task = _task(args)
-    _check_eval_args(args, task)
-    spec = _spec(args)
-    model, spec = ready(spec, args.device, not args.quiet, _device_map(args, spec))
-    _evaluate_and_print(model, spec, task, args)
+    _evaluate(args, train_missing=True)
     log.info("done in %.1f s", time.perf_counter() - t0)
     return 0
 
@@ -146,26 +100,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from harness.train import ready
-
-    task = _task(args)
-    _check_eval_args(args, task)
-    spec = _spec(args)
-    model, spec = ready(spec, args.device, not args.quiet, _device_map(args, spec), train_missing=False)
-    _evaluate_and_print(model, spec, task, args)
+    _evaluate(args, train_missing=False)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from harness import tasks
     from harness.fewshot import draw_support
+    from harness.kinds.base import kind_of
     from harness.prompt import describe
 
+    if args.n < 1:
+        raise HarnessError(f"--n expects how many queries to show (1 or more), got {args.n}")
     task = _task(args)
+    kind = kind_of(task)
+    shots = args.shots or kind.default_shots(task)  # a naming task's are its inner shots
+    kind.check_shots(task, [shots], "--shots")
+    task, support_shots = kind.as_run(task, shots)
     dataset = tasks.load(task)
-    pool = tasks.support_pool(task, dataset) if args.shots else []
+    pool = tasks.support_pool(task, dataset) if support_shots else []
     for row in tasks.rows(task, dataset, args.seed)[: args.n]:
-        support = draw_support(task.name, args.seed, row, pool, args.shots)
+        support = draw_support(task.name, args.seed, row, pool, support_shots)
         print(f"--- {row.id} (answer: {' | '.join(sorted(set(row.answers)))})")
         print(describe(tasks.build_prompt(task, dataset, row, support)))
     return 0
@@ -179,24 +134,21 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from harness.sweep import grid_path, run_grid
 
-    from harness.sweep import run_grid
-
-    cells = run_grid(Path(args.grid), device=args.device, progress=not args.quiet)
+    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet)
     print(f"{args.grid}: {cells} cells done; see `harness table` and `harness compare`")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from harness.evaluate import rescore
 
     for folder in args.run_dir:
         old, new = rescore(Path(folder))
-        change = "unchanged" if old["score"] == new["score"] else f"{old['score']} -> {new['score']}"
-        print(f"{folder}: {new['metric']} {change}")
+        change = "unchanged" if old.score == new.score else f"{old.score} -> {new.score}"
+        print(f"{folder}: {new.metric} {change}")
     return 0
 
 
@@ -211,7 +163,10 @@ def _results_frame(pattern: str = "*"):
     if frame.empty:
         return frame
     # The pattern matches the task's name, or its label with a naming setting ("emoji-open 5-way").
-    keep = [fnmatch.fnmatchcase(t, pattern) or fnmatch.fnmatchcase(n, pattern) for t, n in zip(frame["task"], frame["task_name"])]
+    keep = [
+        fnmatch.fnmatchcase(t, pattern) or fnmatch.fnmatchcase(n, pattern)
+        for t, n in zip(frame["task"], frame["task_name"])
+    ]
     return frame[keep]
 
 
@@ -242,7 +197,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from harness.plots import plot_all
 
@@ -252,7 +206,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from harness.report import build
 
@@ -261,7 +214,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from harness import paths, tables
 
@@ -283,7 +235,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         headers = ["lm", "source", "hub id / file", "params", "available here"]
     elif what == "encoders":
-        rows = [[k, e.timm_name, e.weights, e.note] for k in registry.ENCODERS.names(pattern) for e in [registry.ENCODERS.get(k)]]
+        rows = [
+            [k, e.timm_name, e.weights, e.note]
+            for k in registry.ENCODERS.names(pattern)
+            for e in [registry.ENCODERS.get(k)]
+        ]
         headers = ["encoder", "timm model", "weights", "note"]
     elif what == "recipes":
         rows = [
@@ -293,7 +249,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         headers = ["recipe", "what trains", "lr", "steps", "batch", "image px", "n_prefix", "train data"]
     elif what == "tasks":
-        from harness.data import sources
+        from harness.data.sources import sources
 
         known = sources()
         rows = []

@@ -23,8 +23,6 @@ from harness.errors import HarnessError
 
 T = TypeVar("T")
 
-TASK_KINDS = ("vqa", "caption", "naming")
-
 
 @dataclass(frozen=True)
 class LMSpec:
@@ -58,7 +56,7 @@ class EncoderSpec:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One ablation row of the Frozen table: what trains, how, and on what (see DESIGN.md).
+    """One ablation row of the Frozen table: what trains, how, and on what.
 
     Built through ``from_mapping`` (recipe files, ``--set``), whose errors name the file or flag."""
 
@@ -111,8 +109,8 @@ class TaskConfig:
 
     name: str
     version: int
-    kind: str  # "vqa"
-    source: str  # data module key
+    kind: str  # a registered task kind: "vqa", "caption", "naming" (harness.kinds)
+    source: str  # a registered data source (harness.data.sources)
     split: str
     description: str = ""
     support_split: str = "train"
@@ -124,10 +122,9 @@ class TaskConfig:
     normalize_prediction: bool = False
     options: dict = field(default_factory=dict)
     hub: dict = field(default_factory=dict)  # hub copies: {dataset_id, splits, columns} for the source's load_hub
+    metric: str = ""  # a registered metric (harness.metrics.base); "": the kind's own
 
     def __post_init__(self) -> None:
-        if self.kind not in TASK_KINDS:
-            raise HarnessError(f"unknown kind '{self.kind}' (known: {', '.join(TASK_KINDS)})")
         for name, ok in {"max_new_tokens": self.max_new_tokens >= 1, "subsample": self.subsample >= 0}.items():
             if not ok:
                 raise HarnessError(f"invalid {name} = {getattr(self, name)!r}")

@@ -1,4 +1,6 @@
-"""The evaluator: task rows -> prompts (with seeded few-shot support) -> batched generation -> scores.
+"""The evaluator: one cell (a model, a task as run, its settings) -> prompts with seeded few-shot
+support -> batched answers -> scores -> a run record. It asks the task's kind (``harness.kinds``) for
+rows, prompts and summaries and the task's metric for scores; it never asks which kind it is.
 
 Samples are written as they finish; a rerun of the same run fingerprint skips what is done.
 """
@@ -17,33 +19,33 @@ from tqdm import tqdm
 
 from harness import distributed, paths, stats, tasks
 from harness.config import TaskConfig, from_mapping
-from harness.data import Row
+from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
 from harness.fewshot import draw_support
-from harness.models import ModelSpec, api
+from harness.kinds.base import TaskKind, kind_of
+from harness.metrics.base import metric_of
+from harness.models import api
 from harness.prompt import blacked_out, describe
+from harness.records import RunRecord
 from harness.results import ResultsDB, RunDir
 
 log = logging.getLogger(__name__)
 
 
 # The evaluation batch by device, when none is given: a batch is generated together and then recorded
-# (a killed run loses at most the batch in progress). On this project's 2-core CPU, the README job's
-# evaluation (400 easy-vqa questions with real and with blacked-out images, SmolLM2-135M, one process,
-# sizes interleaved three times) took a median 26.6 s at 32, 20.9 s at 128 and 20.4 s at 256: a decode
-# step reads every weight whatever the rows, so few rows pay it per few answers; a 400-row batch
-# (6,800 prompt tokens in one forward pass) was slower again, out of the CPU's caches. GPUs want
-# hundreds of rows to fill; out of memory halves the batch.
+# (a killed run loses at most the batch in progress). A decode step reads every weight whatever the rows,
+# so a few rows pay it per few answers, while too many fall out of a CPU's caches; GPUs want hundreds of
+# rows to fill. Out of memory halves the batch. How these were chosen: docs/speed.md.
 DEFAULT_BATCH = {"cpu": 128, "cuda": 512}
 
 
 def default_batch_size(model) -> int:
     """The evaluation batch for where ``model`` runs (its ``device``; CUDA if it has none and CUDA is here)."""
     try:
-        kind = torch.device(model.device).type
+        device_type = torch.device(model.device).type
     except (AttributeError, TypeError, RuntimeError):  # a model of one's own need not say where it runs
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    return DEFAULT_BATCH.get(kind, DEFAULT_BATCH["cpu"])
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    return DEFAULT_BATCH.get(device_type, DEFAULT_BATCH["cpu"])
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class EvalSettings:
 RECORD_FORMAT = 3
 
 
-def run_folder(spec: ModelSpec, task: TaskConfig, settings: EvalSettings) -> RunDir:
+def run_folder(spec, task: TaskConfig, settings: EvalSettings) -> RunDir:
     dataset = tasks.load(task)
     key = paths.fingerprint(
         {
@@ -87,23 +89,25 @@ def run_folder(spec: ModelSpec, task: TaskConfig, settings: EvalSettings) -> Run
 
 
 def evaluate(
-    model: api.HarnessModel, spec: ModelSpec, task: TaskConfig, settings: EvalSettings, progress: bool = True
-) -> dict:
-    """Evaluate (resuming if interrupted) and return metrics; a finished run is read back, not redone."""
+    model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSettings, progress: bool = True
+) -> RunRecord:
+    """Evaluate (resuming if interrupted) and return the run record; a finished run is read back, not redone.
+    ``spec``: the model's ModelSpec or ExternalSpec (its name and fingerprint key the run)."""
     run = run_folder(spec, task, settings)
     if (done := distributed.broadcast(run.metrics())) is not None:
         if distributed.is_main():
             _index(run)  # idempotent: a run finished before the database existed gets its row
-        return done
+        return RunRecord.from_json(done)
+    kind = kind_of(task)
     dataset = tasks.load(task)
     all_rows = tasks.rows(task, dataset, settings.seed)
     rows = all_rows[: settings.limit] if settings.limit else all_rows
-    if settings.shots and task.kind == "naming":
-        raise HarnessError(f"task {task.name}: a naming episode brings its own support; its --shots are inner_shots")
+    if settings.shots and kind.own_support:
+        raise HarnessError(f"task {task.name}: its queries bring their own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
-    rank = task.kind == "naming" and tasks.naming_options(task)["answer"] == "rank"
-    if rank and not callable(getattr(model, "loglikelihood", None)):
-        raise HarnessError(f"task {task.name} with answer=rank ranks names by log-likelihood: model {spec.name} "
+    mode = kind.answer_mode(task)
+    if mode == "rank" and not callable(getattr(model, "loglikelihood", None)):
+        raise HarnessError(f"task {task.name} with answer=rank ranks answers by log-likelihood: model {spec.name} "
                            "has no loglikelihood(prompts, continuations) method")  # fmt: skip
     main = distributed.is_main()
     config = {
@@ -127,14 +131,16 @@ def evaluate(
     mine, n_batches = distributed.shard(todo, size)
     fit = [size]  # the generation batch that fits in memory, halved on out-of-memory
     answered: dict[tuple, str] = {}  # prompt content -> answer: a prompt seen before is not generated again
-    bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main))
+    bar = tqdm(
+        total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main)
+    )
     for start in range(0, n_batches * size, size):
         batch, prompts, skipped = _prompts(task, dataset, mine[start : start + size], pool, settings)
-        _check_context(model, task, dataset, batch, prompts, pool, settings)
+        _check_context(model, kind, task, dataset, batch, prompts, pool, settings)
         if not batch:
             predictions = []
-        elif rank:
-            predictions = _rank(model, batch, prompts, size)
+        elif mode == "rank":
+            predictions = _rank(model, kind, batch, prompts, size)
         else:
             predictions = _answer(model, prompts, task, run, fit, answered)
         samples = [
@@ -163,14 +169,9 @@ def evaluate(
         **settings.describe(),
         "run_dir": str(run.folder),
         "partial": len(rows) < len(all_rows),
+        **kind.record(task, dataset, settings.shots),
     }
-    if task.kind == "naming":  # a naming run's shot count is Frozen's inner shots
-        base["shots"] = 0
-        if task.split not in dataset.splits:  # generated episodes: their setting goes with the numbers
-            opts = tasks.naming_options(task)
-            base.update(shots=opts["inner_shots"], **{k: opts[k] for k in tasks.NAMING_SETTING})
-        if rank:
-            base["answer"] = "rank"
+    base["task_label"] = kind.label(task.name, base)
     _check_complete(run, rows)
     scored = [r for r in rows if "skipped" not in finished[r.id]]
     if len(scored) < len(rows):
@@ -200,25 +201,22 @@ def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], setti
     return kept, prompts, skipped
 
 
-def _check_context(model: api.HarnessModel, task: TaskConfig, dataset, rows: list[Row], prompts: list,
-                   pool: list[Row], settings: EvalSettings) -> None:  # fmt: skip
+def _check_context(model: api.HarnessModel, kind: TaskKind, task: TaskConfig, dataset, rows: list[Row],
+                   prompts: list, pool: list[Row], settings: EvalSettings) -> None:  # fmt: skip
     """A prompt plus its answer must fit the LM's context: else one line naming the query and how many
     support shots would fit (a longer prompt would silently run past the positions the LM was trained on)."""
     limit = api.context_length(model)
     lengths = api.prompt_lengths(model, prompts) if limit is not None and prompts else None
     if lengths is None:  # a model that does not say its context or its prompts' lengths is not checked
         return
-    for row, prompt, length in zip(rows, prompts, lengths):
+    for row, length in zip(rows, lengths):
         if length + task.max_new_tokens <= limit:
             continue
         what = f"task {task.name}: the prompt of query {row.id} is {length} positions"
-        if task.kind == "naming":
-            advice = "use fewer ways or inner shots (--task-set ways=... / inner_shots=...)"
-        else:
-            support = draw_support(task.name, settings.seed, row, pool, settings.shots)
-            fits = next((k for k in range(len(support) - 1, -1, -1) if api.prompt_lengths(
-                model, [tasks.build_prompt(task, dataset, row, support[:k])])[0] + task.max_new_tokens <= limit), None)  # fmt: skip
-            advice = f"at most {fits} shots fit (--shots {fits})" if fits is not None else "not even a 0-shot prompt fits"
+        support = draw_support(task.name, settings.seed, row, pool, settings.shots)
+        fits = next((k for k in range(len(support) - 1, -1, -1) if api.prompt_lengths(
+            model, [tasks.build_prompt(task, dataset, row, support[:k])])[0] + task.max_new_tokens <= limit), None)  # fmt: skip
+        advice = kind.too_long(task, settings.shots, fits)
         raise HarnessError(
             f"{what} ({settings.shots} shots), and with {task.max_new_tokens} new tokens it exceeds the LM's "
             f"context of {limit}: {advice}"
@@ -250,10 +248,10 @@ def _answer(model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDi
     return [answered[k] for k in keys]
 
 
-def _rank(model: api.HarnessModel, rows: list[Row], prompts: list, batch_size: int) -> list[str]:
-    """Naming by ranking: each query's answer is the name of its episode (sorted; the first on a tie)
-    whose tokens, after the query prompt (" ... This is a"), have the highest summed log-likelihood."""
-    pairs = [(i, name) for i, row in enumerate(rows) for name in sorted({n for _, n in row.support})]
+def _rank(model: api.HarnessModel, kind: TaskKind, rows: list[Row], prompts: list, batch_size: int) -> list[str]:
+    """Answers by ranking: each query's answer is the candidate of its kind (the first on a tie) whose tokens,
+    after a space that follows the query prompt (" ... This is a"), have the highest summed log-likelihood."""
+    pairs = [(i, name) for i, row in enumerate(rows) for name in kind.candidates(row)]
     scores: list[float] = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
@@ -265,7 +263,9 @@ def _rank(model: api.HarnessModel, rows: list[Row], prompts: list, batch_size: i
     return [best[i][1] for i in range(len(rows))]
 
 
-def _generate_fitting(model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]) -> list[str]:
+def _generate_fitting(
+    model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]
+) -> list[str]:
     """Generate in chunks of ``fit[0]``; out of memory halves it (for the rest of the run, noted in
     the run's events.jsonl) and the same prompts go again. Answers do not depend on the batch. Every
     answer is cut at the task's first stop string and stripped, whoever generated it."""
@@ -298,33 +298,42 @@ def _check_complete(run: RunDir, rows: list[Row]) -> None:
     repeated = [i for i, c in counts.items() if c > 1]
     missing = [r.id for r in rows if r.id not in counts]
     if repeated or missing:
-        what = f"id {repeated[0]!r} answered {counts[repeated[0]]} times" if repeated else f"no answer for id {missing[0]!r}"
+        what = (
+            f"id {repeated[0]!r} answered {counts[repeated[0]]} times"
+            if repeated
+            else f"no answer for id {missing[0]!r}"
+        )
         raise HarnessError(f"{run.samples_path}: {what} ({len(repeated)} repeated, {len(missing)} missing)")
 
 
-def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], base: dict) -> dict:
-    """Score finished samples (captions over the whole set), write metrics.json and index the run."""
-    extra = {}
-    if task.kind == "caption":
-        scores, extra = tasks.score_corpus(task, rows, [s["prediction"] for s in samples])
+def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], base: dict) -> RunRecord:
+    """Score finished samples (a corpus metric over the whole set), write metrics.json and index the run."""
+    metric = metric_of(task)
+    corpus: dict[str, float] = {}
+    if metric.corpus is not None:
+        scores, corpus = metric.corpus(rows, [s["prediction"] for s in samples])
         for sample, value in zip(samples, scores):
             sample["score"] = value
         run.rewrite_samples(samples)
     else:
         scores = [s["score"] for s in samples]
     low, high = stats.bootstrap_ci(scores)
-    metrics = {
-        **tasks.summarize(task, scores, rows),
-        **extra,
-        "n": len(rows),
-        "ci95": [round(100 * low, 2), round(100 * high, 2)],
+    summary = kind_of(task).summarize(task, scores, rows)
+    record = RunRecord(
         **base,
-    }
-    if events := run.events():
-        metrics["events"] = events
-    run.write_metrics(metrics)
+        metric=metric.title,
+        score=summary["score"],
+        n=len(rows),
+        ci95=[round(100 * low, 2), round(100 * high, 2)],
+        breakdown=summary["breakdown"],
+        per_question_type=summary.get("per_question_type"),
+        corpus=corpus,
+        events=run.events(),
+        empty_answers=sum(not str(s["prediction"]).strip() for s in samples),
+    )
+    run.write_metrics(record.to_json())
     _index(run, replace=True)
-    return metrics
+    return record
 
 
 def _index(run: RunDir, replace: bool = False) -> None:
@@ -335,27 +344,28 @@ def _index(run: RunDir, replace: bool = False) -> None:
         db.close()
 
 
-def rescore(folder: Path) -> tuple[dict, dict]:
-    """Score a run's saved predictions again with today's metric code: (old metrics, new metrics)."""
+def rescore(folder: Path) -> tuple[RunRecord, RunRecord]:
+    """Score a run's saved predictions again with today's metric code: (old record, new record)."""
     run = RunDir(folder)
-    old = run.metrics()
-    if old is None or not (folder / "config.json").exists():
+    raw = run.metrics()
+    if raw is None or not (folder / "config.json").exists():
         raise HarnessError(f"{folder}: not a finished run (no metrics.json or config.json)")
+    old = RunRecord.from_json(raw)
     config = json.loads((folder / "config.json").read_text())
     task = from_mapping(TaskConfig, config["task_config"], f"{folder / 'config.json'} [task_config]")
     samples = [s for s in run.finished_samples() if "skipped" not in s]
-    if len(samples) != old["n"]:
-        raise HarnessError(f"{run.samples_path}: {len(samples)} samples, but the run recorded {old['n']}")
+    if len(samples) != old.n:
+        raise HarnessError(f"{run.samples_path}: {len(samples)} samples, but the run recorded {old.n}")
     rows = [
         Row(s["id"], "", answers=tuple(s["references"]), answer_type=s.get("answer_type", ""),
             question_type=s.get("question_type", ""))
         for s in samples
     ]  # fmt: skip
-    for sample, row in zip(samples, rows):
-        sample["score"] = tasks.score(task, sample["prediction"], row)
-    if task.kind != "caption":
+    metric = metric_of(task)
+    if metric.sample is not None:
+        for sample, row in zip(samples, rows):
+            sample["score"] = metric.sample(task, sample["prediction"], row)
         run.rewrite_samples(samples)
-    keep = ("task", "model", "model_fingerprint", "shots", "seed", "images", "limit", "run_dir", "partial",
-            "skipped", "skipped_examples", "answer", *tasks.NAMING_SETTING)  # fmt: skip
-    base = {k: old[k] for k in keep if k in old}
+    measured = ("metric", "score", "n", "ci95", "breakdown", "per_question_type", "corpus", "events", "empty_answers")
+    base = {k: v for k, v in dataclasses.asdict(old).items() if k not in measured}
     return old, finish(run, task, rows, samples, base)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from harness.data import Row
+from harness.data.types import Row
 from harness.errors import HarnessError
 
 

@@ -18,11 +18,15 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from harness.models.prefix import Embedded, VisualPrefixModel
+from harness.models.batch import Embedded
 from harness.prompt import Image, Prompt
+
+if TYPE_CHECKING:
+    from harness.models.prefix import VisualPrefixModel
 
 # A shared prefix shorter than this many tokens is recomputed per row: a batch-1 pass and copying its
 # cache to every row cost more than they save.

@@ -8,7 +8,7 @@ naming all go through this one type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where needed, so that commands reading results start without torch
     import torch
@@ -22,7 +22,7 @@ class Image:
     pixels: torch.Tensor
 
 
-Segment = Union[Image, str]
+Segment = Image | str
 Prompt = list[Segment]
 
 

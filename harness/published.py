@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness import paths, registry
+from harness import registry
 from harness.errors import HarnessError
 
-PUBLISHED_CSV = paths.REPO_ROOT / "baselines" / "published.csv"
+PUBLISHED_CSV = Path(__file__).resolve().parent / "catalog" / "published.csv"
 COLUMNS = ("source", "model", "recipe", "task", "split", "shots", "ways", "inner_shots", "induction",
            "metric", "score", "lm", "trained", "setting", "secondary")  # fmt: skip
 REQUIRED = ("source", "model", "task", "metric", "score")

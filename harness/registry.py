@@ -1,25 +1,33 @@
-"""Registries of LMs, encoders, recipes and tasks: key = name, listing with shell-style wildcards.
+"""Registries. LMs, encoders, recipes, tasks and sweep grids are data: YAML files shipped inside the package
+(``harness/catalog``), with a user's own in ``$HARNESS_HOME/recipes`` and ``$HARNESS_HOME/tasks`` or in
+folders named by ``HARNESS_RECIPES_PATH`` / ``HARNESS_TASKS_PATH`` (``os.pathsep``-separated). Data sources, task kinds, metrics and encoder weight
+sources are code that registers itself (``Plugins``). Every registry lists its keys with shell-style
+wildcards.
 
-The tables are data: ``harness/catalog/*.yaml`` for LMs and encoders, ``baselines/recipes/*.yaml``
-for recipes and ``tasks/*.yaml`` for tasks. A user adds a recipe or task by dropping a YAML file into
-those folders or into ``$HARNESS_HOME/recipes`` / ``$HARNESS_HOME/tasks``.
+A recipe or task file may say ``base: <name>`` and give only what differs from that item: mappings
+(a naming task's ``options``) merge key by key, everything else replaces. A user's item of the same name
+as a built-in one shadows it (said once, on stderr), and its ``base:`` may name the item it shadows. A
+user's file that cannot be read is skipped, with a line saying so, until a command uses it.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from harness import paths
-from harness.config import EncoderSpec, LMSpec, Recipe, TaskConfig, from_mapping, load_yaml, read_yaml
+from harness.config import EncoderSpec, LMSpec, Recipe, TaskConfig, from_mapping, read_yaml
 from harness.errors import HarnessError, shown, unknown_name
 
 T = TypeVar("T")
+log = logging.getLogger("harness")
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
 
@@ -28,24 +36,45 @@ LM_ALIASES = {"smollm2": "smollm2-135m", "gemma3": "gemma3-270m", "qwen2.5-coder
 
 
 class Registry(Generic[T]):
-    """Items by name, loaded lazily from a loader function."""
+    """Items by name, loaded lazily by a loader that returns (items, files it could not read by name).
 
-    def __init__(self, kind: str, loader: Callable[[], dict[str, T]]) -> None:
+    A file that could not be read is said once (on stderr) when the registry is first used for anything
+    else, and its error is raised when it is asked for by name."""
+
+    def __init__(self, kind: str, loader: Callable[[], tuple[dict[str, T], dict[str, HarnessError]]]) -> None:
         self.kind = kind
         self._loader = loader
 
+    def _loaded(self, asked: str | None = None) -> dict[str, T]:
+        items, broken = _load(self._loader)
+        if asked not in broken:
+            for name in sorted(broken):
+                if (id(broken), name) not in _said:
+                    _said.add((id(broken), name))
+                    log.warning("skipping %s %s: %s", self.kind, name, broken[name])
+        return items
+
     @property
     def items(self) -> dict[str, T]:
-        return _load(self._loader)
+        return self._loaded()
 
     def get(self, name: str) -> T:
+        items = self._loaded(name)
+        broken = _load(self._loader)[1]
+        if name in broken:
+            raise broken[name]
         try:
-            return self.items[name]
+            return items[name]
         except KeyError:
-            raise unknown_name(self.kind, name, self.items) from None
+            raise unknown_name(self.kind, name, items) from None
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self.items if fnmatch.fnmatchcase(n, pattern))
+
+    def claimed(self) -> list[str]:
+        """Every name a file claims, those that could not be read included: what a name may refer to."""
+        items, broken = _load(self._loader)
+        return sorted({*items, *broken})
 
     def __contains__(self, name: str) -> bool:
         return name in self.items
@@ -54,38 +83,107 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
+_said: set[tuple[int, str]] = set()  # files already said to be skipped, by the load that found them
+
+
 @cache
-def _load(loader: Callable[[], dict]) -> dict:
+def _load(loader: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
     return loader()
 
 
-def _catalog(cls: type[T], filename: str) -> Callable[[], dict[str, T]]:
-    def load() -> dict[str, T]:
+def _catalog(cls: type[T], filename: str) -> Callable[[], tuple[dict[str, T], dict]]:
+    def load() -> tuple[dict[str, T], dict]:
         path = CATALOG / filename
         table = read_yaml(path)
-        return {key: from_mapping(cls, {"key": key, **entry}, f"{path} [{key}]") for key, entry in table.items()}
+        return {key: from_mapping(cls, {"key": key, **entry}, f"{path} [{key}]") for key, entry in table.items()}, {}
 
     return load
 
 
-def _folder(cls: type[T], repo_folder: str, home_folder: str) -> Callable[[], dict[str, T]]:
-    def load() -> dict[str, T]:
-        found: dict[str, T] = {}
-        for folder in (paths.REPO_ROOT / repo_folder, paths.home() / home_folder):
+def folders(what: str) -> list[Path]:
+    """Where items of ``what`` (recipes, tasks, grids) are found, later folders shadowing earlier ones."""
+    extra = [Path(p) for p in os.environ.get(f"HARNESS_{what.upper()}_PATH", "").split(os.pathsep) if p.strip()]
+    return [CATALOG / what, paths.home() / what, *extra]
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = None) -> Callable[[], tuple[dict, dict]]:
+    """A loader of every ``*.yaml`` in ``folders(what)``: the item's name is its file's name."""
+    singular = what.rstrip("s")
+
+    def load() -> tuple[dict[str, T], dict[str, HarnessError]]:
+        found: dict[str, list[tuple[Path, Any]]] = {}  # name -> (file, raw mapping or the error reading it)
+        for folder in folders(what):
             for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-                item = load_yaml(cls, path, name=path.stem)
-                if item.name != path.stem:
-                    raise HarnessError(f"{path}: name '{item.name}' must equal the file name '{path.stem}'")
-                found[item.name] = item
-        return found
+                try:
+                    raw: Any = read_yaml(path)
+                except HarnessError as exc:
+                    raw = exc
+                found.setdefault(path.stem, []).append((path, raw))
+
+        def resolve(name: str, index: int, chain: tuple[str, ...]) -> dict:
+            path, raw = found[name][index]
+            if isinstance(raw, HarnessError):
+                raise raw
+            if not isinstance(raw, dict) or "base" not in raw:
+                return raw
+            base = raw["base"]
+            if not isinstance(base, str) or base not in found or (base == name and index == 0):
+                raise HarnessError(f"{path}: base: {base!r} is not another {singular}")
+            if f"{base}#{index}" in chain:
+                raise HarnessError(f"{path}: base: {base!r} goes round in a circle ({' -> '.join(chain)})")
+            below = index - 1 if base == name else len(found[base]) - 1
+            parent = resolve(base, below, (*chain, f"{base}#{index}"))
+            return _merge(parent, {k: v for k, v in raw.items() if k != "base"})
+
+        items: dict[str, T] = {}
+        broken: dict[str, HarnessError] = {}
+        for name, versions in found.items():
+            path = versions[-1][0]
+            if len(versions) > 1:
+                log.warning("note: %s %s in %s shadows the one in %s", singular, name, path, versions[-2][0])
+            try:
+                data = resolve(name, len(versions) - 1, (f"{name}#{len(versions) - 1}",))
+                if isinstance(data, dict):
+                    data = {"name": name, **data}
+                item = from_mapping(cls, data, str(path))
+                if getattr(item, "name", name) != name:
+                    raise HarnessError(f"{path}: name '{item.name}' must equal the file name '{name}'")
+                if check is not None:
+                    check(item, str(path))
+                items[name] = item
+            except HarnessError as exc:
+                broken[name] = exc
+        return items, broken
 
     return load
+
+
+def _check_task(task: TaskConfig, where: str) -> None:
+    """A task's kind, metric and kind options exist."""
+    from harness.kinds.base import KINDS, kind_of
+    from harness.metrics.base import METRICS
+
+    if task.kind not in KINDS:
+        raise HarnessError(f"{where}: unknown kind '{task.kind}' (known: {', '.join(KINDS.names())})")
+    if task.metric and task.metric not in METRICS:
+        raise HarnessError(f"{where}: {unknown_name('metric', task.metric, METRICS.names())}")
+    try:
+        kind_of(task).check_options(task)
+    except HarnessError as exc:
+        raise HarnessError(f"{where}: {exc}") from None
 
 
 LMS: Registry[LMSpec] = Registry("LM", _catalog(LMSpec, "lms.yaml"))
 ENCODERS: Registry[EncoderSpec] = Registry("encoder", _catalog(EncoderSpec, "encoders.yaml"))
-RECIPES: Registry[Recipe] = Registry("recipe", _folder(Recipe, "baselines/recipes", "recipes"))
-TASKS: Registry[TaskConfig] = Registry("task", _folder(TaskConfig, "tasks", "tasks"))
+RECIPES: Registry[Recipe] = Registry("recipe", _folder(Recipe, "recipes"))
+TASKS: Registry[TaskConfig] = Registry("task", _folder(TaskConfig, "tasks", _check_task))
 
 
 @dataclass(frozen=True)
@@ -99,7 +197,7 @@ class ModelName:
 
 def parse_model_name(name: str) -> ModelName:
     """``smollm2-135m-frozen`` / ``smollm2-frozen`` / ``gpt2-train-blind`` -> (LM, recipe)."""
-    for recipe_name in sorted(RECIPES.names(), key=len, reverse=True):
+    for recipe_name in sorted(RECIPES.claimed(), key=len, reverse=True):
         suffix = f"-{recipe_name}"
         if name.endswith(suffix):
             lm_key = name[: -len(suffix)]

@@ -189,8 +189,10 @@ def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: 
     page = TEMPLATE.format(
         head=html.escape(head),
         tables="\n".join(_table_html(t, caption, index) for caption, t, index in tables),
-        plots="\n".join(f'<figure><img src="{uri}" alt="{html.escape(name)}"><figcaption>{html.escape(name)}'
-                        "</figcaption></figure>" for name, uri in plots),  # fmt: skip
+        plots="\n".join(
+            f'<figure><img src="{uri}" alt="{html.escape(name)}"><figcaption>{html.escape(name)}</figcaption></figure>'
+            for name, uri in plots
+        ),  # fmt: skip
         runs="\n".join(galleries),
         images=json.dumps(images.uris).replace("</", "<\\/"),
     )

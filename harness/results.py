@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness import __version__, paths
-from harness.tasks import NAMING_SETTING, RANKED, naming_label
+from harness.kinds.naming import RANKED, SETTING, naming_label
+from harness.records import RunRecord
 
 
 def append_event(path: Path, event: dict) -> None:
@@ -162,24 +163,28 @@ class ResultsDB:
         self._db.execute(SCHEMA)
         self._db.commit()
 
-    def _row(self, run_dir: Path, metrics: dict, config: dict) -> tuple:
+    def _row(self, run_dir: Path, record: RunRecord, config: dict) -> dict:
+        """The database row of a run, by column name."""
         from datetime import datetime, timezone
 
-        recipe = config["model"]["recipe"]["name"]
-        return (
-            run_dir.name, str(run_dir), metrics["task"], config.get("task_version"), config.get("task_fingerprint"),
-            metrics["model"], config["model"]["lm"], recipe, metrics["model_fingerprint"], metrics["shots"],
-            metrics["seed"], metrics["images"], metrics["metric"], metrics["score"], metrics["ci95"][0],
-            metrics["ci95"][1], metrics["n"], int(bool(metrics.get("partial"))), __version__,
-            datetime.now(timezone.utc).isoformat(timespec="seconds"), json.dumps(metrics, sort_keys=True),
-        )  # fmt: skip
+        return {
+            "run_key": run_dir.name, "run_dir": str(run_dir), "task": record.task,
+            "task_version": config.get("task_version"), "task_fingerprint": config.get("task_fingerprint"),
+            "model": record.model, "lm": config["model"]["lm"], "recipe": config["model"]["recipe"]["name"],
+            "model_fingerprint": record.model_fingerprint, "shots": record.shots, "seed": record.seed,
+            "images": record.images, "metric": record.metric, "score": record.score, "ci_low": record.ci95[0],
+            "ci_high": record.ci95[1], "n": record.n, "partial": int(bool(record.partial)),
+            "harness_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "metrics_json": json.dumps(record.to_json(), sort_keys=True),
+        }  # fmt: skip
 
     def index(self, run: RunDir, replace: bool = False) -> None:
-        metrics = run.metrics()
+        record = RunRecord.from_json(run.metrics())
         config = json.loads((run.folder / "config.json").read_text())
+        row = self._row(run.folder, record, config)
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._db:
-            self._db.execute(f"{verb} INTO runs VALUES ({','.join('?' * 21)})", self._row(run.folder, metrics, config))
+            self._db.execute(f"{verb} INTO runs ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
 
     def frame(self):
         import pandas as pd
@@ -192,11 +197,12 @@ class ResultsDB:
         # Generated naming episodes: 2-way and 5-way (or with induction) are different tasks in every table.
         setting = [_naming_setting(m, d) for m, d in zip(metrics, frame["run_dir"])]
         frame["task_name"] = frame["task"]
-        for i, key in enumerate(NAMING_SETTING):
+        for i, key in enumerate(SETTING):
             frame[key] = [s[i] if s else None for s in setting]
         frame["answer"] = [m.get("answer", "generate") for m in metrics]  # naming by ranking names is another task
-        frame["task"] = [(naming_label(t, *s) if s else t) + (RANKED if a == "rank" else "")
-                         for t, s, a in zip(frame["task"], setting, frame["answer"])]  # fmt: skip
+        # Records since the label was written keep it; older ones are labelled as it would have been.
+        frame["task"] = [m.get("task_label") or (naming_label(t, *s) if s else t) + (RANKED if a == "rank" else "")
+                         for m, t, s, a in zip(metrics, frame["task"], setting, frame["answer"])]  # fmt: skip
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
         keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
         return frame.sort_values("created", kind="stable").drop_duplicates(keys, keep="last").reset_index(drop=True)
@@ -208,9 +214,9 @@ class ResultsDB:
 def _naming_setting(metrics: dict, run_dir: str) -> tuple | None:
     """(ways, repeats, induction) of a run on generated naming episodes, else None. Records written
     before the setting was part of metrics.json have it in their config.json."""
-    if all(k in metrics for k in NAMING_SETTING):
-        return tuple(metrics[k] for k in NAMING_SETTING)
-    if metrics.get("metric") != "naming_accuracy":
+    if all(k in metrics for k in SETTING):
+        return tuple(metrics[k] for k in SETTING)
+    if metrics.get("metric") != "naming accuracy":
         return None
     try:
         task = json.loads((Path(run_dir) / "config.json").read_text())["task_config"]

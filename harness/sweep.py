@@ -6,16 +6,14 @@ so cells already done are read back from their run records and a killed sweep re
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import registry
-from harness.config import from_mapping, load_yaml, replace_fields
+from harness.cells import Cell, expand, run_cells
+from harness.config import from_mapping, load_yaml
 from harness.errors import HarnessError
-from harness.tasks import RANKED, naming_label
-
-log = logging.getLogger("harness")
+from harness.kinds.base import kind_of, with_options
 
 
 @dataclass(frozen=True)
@@ -44,57 +42,58 @@ class GridCheckpoint:
     set: dict = field(default_factory=dict)  # recipe overrides over the grid's `set` (e.g. n_prefix)
 
 
-def run_grid(path: Path, device: str | None = None, progress: bool = True) -> int:
-    """Run every cell of the grid; returns the number of cells."""
-    from harness.evaluate import EvalSettings, evaluate
-    from harness.models import external, resolve
-    from harness.train import ready
+def grid_path(name: str) -> Path:
+    """A grid file by path, or a built-in (or the user's) grid by name: ``cpu-small``."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for folder in reversed(registry.folders("grids")):
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for folder in registry.folders("grids") if folder.is_dir() for p in folder.glob("*.yaml")})
+    raise HarnessError(f"{name}: no such grid file, and no grid of that name (known: {', '.join(known)})")
+
+
+def grid_cells(path: Path) -> list[Cell]:
+    """Every cell of the grid file, each name checked before anything trains."""
+    from harness import tasks as task_registry
+    from harness.models import external
+    from harness.models.spec import resolve
 
     grid = load_yaml(Grid, path, name=path.stem)
-    tasks = [registry.TASKS.get(t) for t in grid.tasks]  # every name checked before any training
+    tasks = [task_registry.resolve(t, grid.task_set) for t in grid.tasks]
     # `set` changes the recipes of the harness's own models; a model of your own takes none.
     specs = [resolve(m, {} if external.is_external(m) else grid.set) for m in grid.models]
     for i, item in enumerate(grid.checkpoints, 1):
         where = f"{path} checkpoints entry {i}"
         entry = from_mapping(GridCheckpoint, item, where)
         try:
-            specs.append(resolve(entry.model, {**grid.set, **entry.set}, checkpoint=str(path.parent / entry.checkpoint)))
+            specs.append(
+                resolve(entry.model, {**grid.set, **entry.set}, checkpoint=str(path.parent / entry.checkpoint))
+            )
         except HarnessError as exc:
             raise HarnessError(f"{where}: {exc}") from None
     if not specs:
         raise HarnessError(f"{path}: no models and no checkpoints")
-    cells = 0
-    for spec in specs:
-        model, spec = ready(spec, device, progress)
-        for run_task, support_shots in _task_cells(grid, tasks, path):
-            for seed in grid.seeds:
-                for images in grid.images:
-                    settings = EvalSettings(support_shots, seed, images, grid.batch_size, grid.limit)
-                    m = evaluate(model, spec, run_task, settings, progress=progress)
-                    label = run_task.name
-                    if m.get("ways"):
-                        label = naming_label(label, m["ways"], m.get("repeats", 1), m.get("induction", False))
-                    label += RANKED if m.get("answer") == "rank" else ""
-                    log.info("%s %s %d-shot seed %d %s: %s %.2f", spec.name, label, m["shots"], seed, images,
-                             m["metric"], m["score"])  # fmt: skip
-                    cells += 1
-        del model
-    return cells
-
-
-def _task_cells(grid: Grid, tasks: list, path: Path) -> list[tuple]:
-    """(task as run, support shots) for every task x shots (x ways for naming) cell of the grid."""
     cells = []
-    for task in tasks:
-        if task.kind != "naming":
-            run_task = replace_fields(task, grid.task_set, str(path)) if grid.task_set else task
-            cells += [(run_task, shots) for shots in grid.shots]
-            continue
-        # A naming task's shots are Frozen's inner shots, at least 1: 0 and 1 are the same cell.
-        for ways in grid.ways or (None,):
-            for shots in sorted({max(s, 1) for s in grid.shots}):
-                options = {**task.options, **grid.task_set, "inner_shots": shots}
-                if ways is not None:
-                    options["ways"] = ways
-                cells.append((replace_fields(task, {"options": options}, str(path)), 0))
+    for spec in specs:
+        for task in tasks:
+            kind = kind_of(task)
+            shots = kind.grid_shots(grid.shots)
+            kind.check_shots(task, shots, f"{path}: shots")
+            # A naming task on generated episodes runs each of the grid's ways (none given: the task's own).
+            variants = (
+                [with_options(task, {"ways": w}, str(path)) for w in grid.ways]
+                if grid.ways and "ways" in kind.options
+                else [task]
+            )
+            for variant in variants:
+                cells += expand(
+                    spec, variant, shots, grid.seeds, grid.images, limit=grid.limit, batch_size=grid.batch_size
+                )
     return cells
+
+
+def run_grid(path: Path, device: str | None = None, progress: bool = True) -> int:
+    """Run every cell of the grid; returns the number of cells."""
+    return len(run_cells(grid_cells(path), device, progress))

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-from harness.tasks import naming_label
 from harness.errors import HarnessError
+from harness.kinds.naming import naming_label
 
-# The leaderboard's columns, in this order (documented in the README; append new ones at the end).
+# The leaderboard's columns, in this order (documented in docs/files-and-records.md; append new ones at the end).
 LEADERBOARD_COLUMNS = [
     "task", "shots", "model", "lm", "recipe", "images", "metric", "mean", "std", "ci95_low", "ci95_high",
     "n_samples", "seeds", "n_seeds", "partial", "model_fingerprints", "task_fingerprint", "harness_version", "date",
@@ -46,8 +46,13 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     keys = ["model", "model_fingerprint", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
     return (
         frame.groupby(keys, dropna=False)
-        .agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("seed", "nunique"), partial=("partial", "max"),
-             skipped=("skipped", "sum"))  # fmt: skip
+        .agg(
+            mean=("score", "mean"),
+            std=("score", "std"),
+            n_seeds=("seed", "nunique"),
+            partial=("partial", "max"),
+            skipped=("skipped", "sum"),
+        )  # fmt: skip
         .reset_index()
     )
 
@@ -108,22 +113,32 @@ def compare(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     frame = frame.assign(row=_labels(frame))
     base = frame[(frame["model"] == baseline) & (frame["images"] == "real")]
     if base["model_fingerprint"].nunique() > 1:
-        raise HarnessError(f"baseline '{baseline}' names {base['model_fingerprint'].nunique()} differently trained models")
+        raise HarnessError(
+            f"baseline '{baseline}' names {base['model_fingerprint'].nunique()} differently trained models"
+        )
     cells: dict[str, dict[str, str]] = {}
     for (task, shots, limit), base_runs in base.groupby(["task", "shots", "limit"]):
-        reference = {(seed, i): v for seed, d in zip(base_runs["seed"], base_runs["run_dir"]) for i, v in _sample_scores(d).items()}
+        reference = {
+            (seed, i): v
+            for seed, d in zip(base_runs["seed"], base_runs["run_dir"])
+            for i, v in _sample_scores(d).items()
+        }
         column = _column(task, shots, limit)
         others = frame[(frame["task"] == task) & (frame["shots"] == shots) & (frame["limit"] == limit)]
         for row, runs in others.groupby("row"):
             if row == base["row"].iloc[0]:
                 continue
-            theirs = {(seed, i): v for seed, d in zip(runs["seed"], runs["run_dir"]) for i, v in _sample_scores(d).items()}
+            theirs = {
+                (seed, i): v for seed, d in zip(runs["seed"], runs["run_dir"]) for i, v in _sample_scores(d).items()
+            }
             pairs = sorted(reference.keys() & theirs.keys())
             if not pairs:
                 continue
             delta, low, high = stats.paired_bootstrap_ci([reference[k] for k in pairs], [theirs[k] for k in pairs])
             mark = "*" if low > 0 or high < 0 else ""
-            cells.setdefault(row, {})[column] = f"{100 * delta:+.2f} [{100 * low:+.1f}, {100 * high:+.1f}]{mark} (n={len(pairs)})"
+            cells.setdefault(row, {})[column] = (
+                f"{100 * delta:+.2f} [{100 * low:+.1f}, {100 * high:+.1f}]{mark} (n={len(pairs)})"
+            )
     if not cells:
         raise HarnessError(f"no runs share a task, shots and samples with baseline '{baseline}'")
     table = pd.DataFrame.from_dict(cells, orient="index").fillna("")

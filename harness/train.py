@@ -16,11 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from tqdm import tqdm
 
-from harness import checkpoint, data, distributed
+from harness import checkpoint, distributed
 from harness.config import Recipe
+from harness.data import sources
+from harness.data.types import Caption, Dataset
 from harness.errors import HarnessError
-from harness.models import ModelSpec, build, trainable_state
+from harness.models.loading import apply_state, build, trainable_state
 from harness.models.prefix import VisualPrefixModel
+from harness.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +39,9 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
     return out
 
 
-def apply_state(model: VisualPrefixModel, state: dict[str, torch.Tensor]) -> None:
-    """Load checkpointed parts into the model, restoring ties (an LM head stored once with its embedding)."""
-    groups: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in state.items():
-        prefix, _, rest = key.partition(".")
-        groups.setdefault(prefix, {})[rest] = value
-    for prefix, sub in groups.items():
-        module = getattr(model, prefix)
-        tied = tied_keys(module)
-        missing, unexpected = module.load_state_dict(sub, strict=False)
-        bad = [k for k in missing if k not in tied] + list(unexpected)
-        if bad:
-            raise HarnessError(f"checkpoint does not fit the model: {prefix}.{bad[0]} missing or unexpected")
-
-
-def tied_keys(module: torch.nn.Module) -> set[str]:
-    """State names that share storage with another (an LM head tied to the embedding): stored once."""
-    by_storage: dict[int, list[str]] = {}
-    for key, value in module.state_dict().items():
-        by_storage.setdefault(value.data_ptr(), []).append(key)
-    return {k for keys in by_storage.values() if len(keys) > 1 for k in keys}
-
-
-def _optimizer(model: VisualPrefixModel, spec: ModelSpec) -> tuple[torch.optim.Optimizer, dict[str, torch.nn.Parameter]]:
+def _optimizer(
+    model: VisualPrefixModel, spec: ModelSpec
+) -> tuple[torch.optim.Optimizer, dict[str, torch.nn.Parameter]]:
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     recipe = spec.recipe
     opt = torch.optim.Adam(params.values(), lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
@@ -108,7 +90,7 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
             apply_state(model, saved.model)
         if saved is not None and saved.step >= recipe.steps:
             return model.eval()
-        dataset = data.load(recipe.train_data)
+        dataset = sources.load(recipe.train_data)
     captions = dataset.captions.get("train", [])
     if not captions:
         raise HarnessError(f"training set '{recipe.train_data}' has no training captions")
@@ -140,7 +122,9 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
         for group in opt.param_groups:
             group["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else recipe.lr
         opt.zero_grad(set_to_none=True)
-        value = distributed.all_reduce_sum(_backward(step_loss, images, texts, tokens / world, micro, folder, step)) / world
+        value = (
+            distributed.all_reduce_sum(_backward(step_loss, images, texts, tokens / world, micro, folder, step)) / world
+        )
         if not math.isfinite(value):
             bar.close()
             raise HarnessError(
@@ -171,7 +155,10 @@ def trained_with(device: torch.device) -> dict:
     if device.type == "cpu":
         return {"torch": torch.__version__, "device": "cpu", "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
                 "cpu_threads": torch.get_num_threads()}  # fmt: skip
-    return {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type}
+    return {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+    }
 
 
 def _backward(step_loss, images: list, texts: list[str], divisor: float, micro: list[int], folder, step: int) -> float:
@@ -222,7 +209,7 @@ def _trained_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
 def _sync_batchnorm(model: VisualPrefixModel, spec: ModelSpec) -> None:
     """On GPUs a trained encoder's BatchNorm layers become synchronised ones, so their batch statistics
     are the whole batch's, as in one process. gloo has no synchronised BatchNorm, so on CPUs each
-    process normalises its own share of the batch (documented in the README)."""
+    process normalises its own share of the batch (docs/distributed.md)."""
     if model.device.type == "cuda" and spec.recipe.train_encoder:
         from timm.layers import convert_sync_batchnorm  # BatchNorm and timm's BatchNormAct alike
 
@@ -238,7 +225,7 @@ def _data_parallel(model: VisualPrefixModel) -> torch.nn.Module:
 
 
 def _batches(
-    model: VisualPrefixModel, dataset: data.Dataset, captions: list[data.Caption], recipe: Recipe, start: int
+    model: VisualPrefixModel, dataset: Dataset, captions: list[Caption], recipe: Recipe, start: int
 ) -> Iterator[tuple[list[torch.Tensor], list[str], int]]:
     """Each step's images and captions (this process's share of the batch) and the caption-token count of
     the whole batch, from ``start`` on; the next step's images load in a worker meanwhile."""
@@ -263,83 +250,3 @@ def _batches(
                 pending = worker.submit(load, step + 1)
             # Tokenised here, not in the worker: a tokenizer is not safe to share between threads.
             yield images, texts, model.target_tokens(whole_batch)
-
-
-def load_trained(
-    spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None
-) -> VisualPrefixModel | None:
-    """The trained model if its checkpoint is complete, else None (``lm_device_map``: see ``build``)."""
-    saved = checkpoint.load(spec.checkpoint_dir, spec.fingerprint)
-    if saved is None or saved.step < spec.recipe.steps:
-        return None
-    model = build(spec, device, lm_device_map)
-    apply_state(model, saved.model)
-    return model.eval()
-
-
-def load_weights_file(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None) -> VisualPrefixModel:
-    """The model with the weights of ``spec.weights`` (``--checkpoint``), trained elsewhere: a safetensors
-    file of the parts the recipe trains (``prefix_map.*``, and ``encoder.*`` / ``lm.*`` when the recipe
-    trains them), or a checkpoint this harness wrote. Every name and shape is checked against the model
-    first; a mismatch is one line naming the file, the tensor and both shapes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = spec.weights
-    try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HarnessError(f"{path}: not a readable safetensors file ({reason})") from None
-    if any(k.startswith("model/") for k in tensors):  # a checkpoint written by this harness
-        tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
-    model = build(spec, device, lm_device_map)
-    expected = trainable_state(model, spec.recipe)
-    what = f"{spec.recipe.name} recipe of {spec.lm.spec.key} with {spec.encoder.key}, n_prefix {spec.recipe.n_prefix}"
-    for key, value in sorted(tensors.items()):
-        if key not in expected:
-            part = key.partition(".")[0]
-            why = (f"the {spec.recipe.name} recipe does not train the {part}" if part in ("encoder", "lm")
-                   else "no such tensor in the model")  # fmt: skip
-            raise HarnessError(f"{path}: tensor '{key}' does not fit the {what}: {why}")
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise HarnessError(
-                f"{path}: tensor '{key}' has shape {list(value.shape)}, the {what} expects {list(expected[key].shape)}"
-            )
-    tied = {f"lm.{k}" for k in tied_keys(model.lm)}
-    missing = [k for k in expected if k not in tensors and k not in tied]
-    if missing:
-        raise HarnessError(f"{path}: no tensor '{missing[0]}' ({len(missing)} missing), which the {what} needs")
-    apply_state(model, {k: v.to(expected[k].dtype) for k, v in tensors.items()})
-    return model.eval()
-
-
-def ready(spec, device: str | None = None, progress: bool = True, lm_device_map: str | dict | None = None,
-          train_missing: bool = True):  # fmt: skip
-    """(model, spec) ready to evaluate: an external model constructed (its spec now with its identity),
-    a ``--checkpoint`` file loaded, or the harness's trained checkpoint loaded, else (``train_missing``)
-    the model trained now."""
-    if spec.external:
-        from harness.models import external
-
-        if lm_device_map is not None:
-            raise HarnessError(f"--lm-device-map is for the harness's own models, not {spec.name}")
-        with distributed.main_first():
-            return external.load(spec, device)
-    if spec.weights:
-        with distributed.main_first():
-            return load_weights_file(spec, device, lm_device_map), spec
-    with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
-        model = load_trained(spec, device, lm_device_map)
-    if model is not None:
-        log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
-        return model, spec
-    if not train_missing:
-        raise HarnessError(
-            f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
-            f"run `harness train --model {spec.name}` first, or `harness run`"
-        )
-    if lm_device_map is not None:
-        raise HarnessError(f"--lm-device-map is for evaluation: train {spec.name} first (`harness train`), then run")
-    log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
-    return train(spec, progress=progress, device=device), spec

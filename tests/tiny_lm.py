@@ -54,7 +54,9 @@ def write_tiny_hub_model(hub_cache: Path, repo_id: str, family: str, commit: str
     snapshot = repo_dir / "snapshots" / commit
     if not (snapshot / "config.json").exists():
         tokenizer = tiny_tokenizer()
-        model = tiny_model(family, len(tokenizer), seed=1234)  # not any recipe seed: "pretrained" must differ from a fresh init
+        model = tiny_model(
+            family, len(tokenizer), seed=1234
+        )  # not any recipe seed: "pretrained" must differ from a fresh init
         model.save_pretrained(snapshot)
         tokenizer.save_pretrained(snapshot)
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)

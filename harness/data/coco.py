@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.data import Caption, Dataset, Row
 from harness.data.files import get_field, open_tables, read_json, safe_join, table_image_loader, undecoded_images
+from harness.data.sources import SOURCES, Source, env_available, from_hub, needs_mapping
+from harness.data.types import Caption, Dataset, Row
 from harness.errors import HarnessError
 
 # Karpathy split value -> harness split.
@@ -198,3 +199,7 @@ def load_hub(
     load_image = table_image_loader(name, dataset_id, image_tables, locations, image_col)
     version = f"hub:{digest.hexdigest()[:16]}"
     return Dataset(name, version, rows, captions, image_loader=load_image)
+
+
+SOURCES.add("coco", Source(load_coco_from_env, env_available(ENV_DIR)))
+SOURCES.add("caption-hub", Source(needs_mapping("caption-hub"), from_hub, load_hub))

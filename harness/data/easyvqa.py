@@ -13,8 +13,9 @@ import importlib.metadata
 import re
 from pathlib import Path
 
-from harness.data import Caption, Dataset, Row
 from harness.data.shapes import COLORS, SHAPES, answer_type, caption, question_type
+from harness.data.sources import SOURCES, Source, module_available
+from harness.data.types import Caption, Dataset, Row
 from harness.errors import HarnessError
 
 INSTALL = "pip install easy-vqa==1.0"
@@ -66,3 +67,6 @@ def load() -> Dataset:
         digest.update(f"{key}:{image_paths[key].stat().st_size}\n".encode())
     version = f"easy-vqa=={importlib.metadata.version('easy-vqa')}:{digest.hexdigest()[:16]}"
     return Dataset("easyvqa", version, splits, captions, image_paths)
+
+
+SOURCES.add("easyvqa", Source(load, module_available("easy_vqa", INSTALL)))

@@ -2,7 +2,7 @@
 
 ``load_class_folders`` reads a folder-per-class image set (miniImageNet's test classes as
 ``root/<class>/<image>.jpg``, or any other) into ``Dataset.classes``, from which
-``harness.naming.build_episodes`` draws episodes.
+``harness.kinds.naming.build_episodes`` draws episodes.
 
 ``load_frozen_episodes`` reads Frozen's own episodes (DeepMind's ``open_ended_mi`` /
 ``real_name_mi`` archives, https://fh295.github.io/frozen.html). What is known of their layout:
@@ -32,7 +32,7 @@ What we assume beyond that, each checked with a one-line error naming the file a
 The support images keep the release's order (it already interleaves and shuffles classes); the
 episodes' ``question`` is the file's query text (the naming prompt uses the protocol's fixed
 ``QUERY_TEXT`` unless a task's prompt asks for ``{question}``). The release has no task induction;
-``induction=True`` writes ``harness.naming.induction_text`` over the support's names, in order of
+``induction=True`` writes ``harness.kinds.naming.induction_text`` over the support's names, in order of
 first appearance.
 """
 
@@ -44,10 +44,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.data import Dataset, Row
 from harness.data.files import inside, safe_join
+from harness.data.sources import SOURCES, Source, env_available, from_env
+from harness.data.types import Dataset, Row
 from harness.errors import HarnessError
-from harness.naming import induction_text
+from harness.kinds.naming import induction_text
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 _CONFIG = re.compile(r"shots_(\d+)_ways_(\d+)_all_questions\.json$")
@@ -224,3 +225,15 @@ def load_frozen_episodes(folder: Path, name: str, *, induction: bool = False) ->
     splits = {"test": every, **splits}
     dataset = Dataset(name, digest.hexdigest()[:16], splits, {}, image_paths=image_paths)
     return dataset, every
+
+
+_CLASS_FOLDERS = "a folder with one sub-folder of images per class (e.g. miniImageNet's test classes)"
+_EPISODES = "the folder of Frozen's released episode files (open_ended_mi or real_name_mi)"
+SOURCES.add("miniimagenet", Source(
+    from_env("HARNESS_MINIIMAGENET_DIR", lambda p: load_class_folders(p, "miniimagenet"), _CLASS_FOLDERS),
+    env_available("HARNESS_MINIIMAGENET_DIR"),
+))  # fmt: skip
+SOURCES.add("frozen-episodes", Source(
+    from_env("HARNESS_FROZEN_EPISODES_DIR", lambda p: load_frozen_episodes(p, "frozen-episodes")[0], _EPISODES),
+    env_available("HARNESS_FROZEN_EPISODES_DIR"),
+))  # fmt: skip

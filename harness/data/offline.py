@@ -1,4 +1,5 @@
-"""Real images that need only package registries: emoji (npm) and Tux Paint stamps (Debian).
+"""Building the offline datasets from package registries: emoji (npm) and Tux Paint stamps (Debian).
+``harness.data.built`` reads what this writes.
 
 ``build(name)`` fetches the package with its ordinary client into a temporary folder, keeps the
 images as PNG bytes in a ``datasets`` table (``save_to_disk``) under ``$HARNESS_HOME/data/<name>/``
@@ -38,19 +39,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from harness import paths
-from harness.data import Caption, Dataset, Row
-from harness.data.files import decode_image_cell, inside, safe_join
+from harness.data.built import FORMAT, sha256_of, valid_manifest
+from harness.data.files import inside
 from harness.errors import HarnessError, unknown_name
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the built tables change meaning, so old builds are rebuilt
 EMOJI_VERSION = "16.0.0"
 EMOJI_VENDORS = ("google", "twitter", "facebook")
-EMOJI_TEST_VENDORS = ("twitter",)
 TUXPAINT_PACKAGE = "tuxpaint-stamps-default"
 TUXPAINT_STAMPS = "usr/share/tuxpaint/stamps"
 TUXPAINT_TEST_FRACTION = 0.2
@@ -80,7 +77,7 @@ def build(name: str, force: bool = False, *, vendors: Iterable[str] | None = Non
     folder = paths.subdir("data") / name
     if not force and (folder / "manifest.json").exists():
         try:
-            manifest = _valid_manifest(folder, name)
+            manifest = valid_manifest(folder, name)
         except HarnessError as exc:
             log.info("rebuilding %s: %s", name, exc)
         else:
@@ -139,14 +136,6 @@ def _error_line(output: str, returncode: int) -> str:
     return useful[-1] if useful else (f"npm error code {code}" if code else f"exit status {returncode}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _npm_pack(package: str, version: str, tmp: Path) -> Path:
     _run(["npm", "pack", "--loglevel=error", f"{package}@{version}"], tmp)
     archive = tmp / f"{package}-{version}.tgz"
@@ -175,7 +164,7 @@ def _build_emoji(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
             raise HarnessError(f"{archive.name}: no package/emoji.json or package/package.json inside")
         entries = entries or meta["package/emoji.json"]  # the same file in every vendor's package
         version = meta["package/package.json"]["version"]
-        packages.append({"name": package, "version": version, "archive": archive.name, "sha256": _sha256(archive)})
+        packages.append({"name": package, "version": version, "archive": archive.name, "sha256": sha256_of(archive)})
         archive.unlink()
 
     def drawn(entry: dict, image: str) -> bool:
@@ -240,7 +229,7 @@ def _build_tuxpaint(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dic
         raise HarnessError(f"`apt-get download {TUXPAINT_PACKAGE}` wrote no .deb file")
     deb = debs[0]
     version = _run(["dpkg", "-f", str(deb), "Version"], tmp).strip()
-    package = {"name": TUXPAINT_PACKAGE, "version": version, "archive": deb.name, "sha256": _sha256(deb)}
+    package = {"name": TUXPAINT_PACKAGE, "version": version, "archive": deb.name, "sha256": sha256_of(deb)}
     _run(["dpkg", "-x", str(deb), str(tmp / "root")], tmp)
     root = tmp / "root" / TUXPAINT_STAMPS
     if not root.is_dir():
@@ -322,7 +311,9 @@ def _write(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
         table = datasets.Dataset.from_dict(columns, features=features)
         table.save_to_disk(str(staging / "table"))
         manifest["files"] = {
-            p.relative_to(staging).as_posix(): _sha256(p) for p in sorted((staging / "table").rglob("*")) if p.is_file()
+            p.relative_to(staging).as_posix(): sha256_of(p)
+            for p in sorted((staging / "table").rglob("*"))
+            if p.is_file()
         }
         paths.atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
         if folder.exists():
@@ -335,127 +326,7 @@ def _write(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-# ---- loading -----------------------------------------------------------------------------------
-
-
-def _build_hint(name: str, force: bool = False) -> str:
-    return f"run `python -m harness data build {name}{' --force' if force else ''}`"
-
-
-def _valid_manifest(folder: Path, name: str) -> dict:
-    """The manifest of a complete build whose files match their recorded checksums."""
-    build_hint, rebuild_hint = _build_hint(name), _build_hint(name, force=True)
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"data source {name} is not built: {build_hint}") from None
-    except (OSError, ValueError) as exc:
-        raise HarnessError(f"{folder / 'manifest.json'}: unreadable ({exc}): {rebuild_hint}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not manifest.get("files"):
-        raise HarnessError(f"{folder}: built by another version of the harness: {rebuild_hint}")
-    files, version, options = manifest["files"], manifest.get("version"), manifest.get("options")
-    if not isinstance(files, dict) or not isinstance(version, str) or not isinstance(options, dict):
-        raise HarnessError(f"{folder / 'manifest.json'}: 'files', 'version' or 'options' malformed: {rebuild_hint}")
-    for rel, expected in files.items():
-        path = safe_join(folder, rel, f"{folder / 'manifest.json'}: files", "built file")
-        if not path.is_file():
-            raise HarnessError(f"{folder}: built file {rel} is missing: {rebuild_hint}")
-        if _sha256(path) != expected:
-            raise HarnessError(
-                f"{folder}: built file {rel} does not match its checksum in manifest.json: {rebuild_hint}"
-            )
-    return manifest
-
-
-def _open(name: str) -> tuple[Any, dict]:
-    import datasets
-
-    folder = paths.home() / "data" / name
-    manifest = _valid_manifest(folder, name)
-    try:
-        return datasets.load_from_disk(str(folder / "table")), manifest
-    except Exception as exc:  # noqa: BLE001 - a table datasets cannot read is a bad build, told in one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HarnessError(
-            f"{folder}: cannot read the built table ({first}): {_build_hint(name, force=True)}"
-        ) from None
-
-
-def _image_loader(name: str, table: Any, locations: dict[str, int]) -> Callable[[str], torch.Tensor]:
-    import datasets
-
-    images = table.select_columns(["image"]).cast_column("image", datasets.Image(decode=False))
-
-    def load(key: str) -> torch.Tensor:
-        if key not in locations:
-            raise HarnessError(f"dataset {name}: no image '{key}'")
-        return decode_image_cell(images[locations[key]]["image"], f"dataset {name} image '{key}'")
-
-    return load
-
-
-def emoji_key(vendor: str, short_name: str, skin_tone: str) -> str:
-    return f"{vendor}/{short_name}{'-' + skin_tone if skin_tone else ''}"
-
-
-def _sentence(concept: str) -> str:
-    return f"{'an' if concept[:1] in 'aeiou' else 'a'} {concept}."
-
-
-def load_emoji() -> Dataset:
-    """Classes {concept: image keys of every vendor}; captions "a grinning face." per image, google
-    and facebook images in train, twitter in test. No rows: naming episodes come from the classes."""
-    table, manifest = _open("emoji")
-    cols = table.select_columns(["concept", "short_name", "vendor", "skin_tone"]).to_dict()
-    classes: dict[str, list[str]] = {}
-    captions: dict[str, list[Caption]] = {"train": [], "test": []}
-    locations: dict[str, int] = {}
-    for index, (concept, short_name, vendor, tone) in enumerate(
-        zip(cols["concept"], cols["short_name"], cols["vendor"], cols["skin_tone"])
-    ):
-        key = emoji_key(vendor, short_name, tone)
-        locations[key] = index
-        classes.setdefault(concept, []).append(key)
-        captions["test" if vendor in EMOJI_TEST_VENDORS else "train"].append(Caption(key, _sentence(concept)))
-    loader = _image_loader("emoji", table, locations)
-    return Dataset("emoji", manifest["version"], {}, captions, classes=classes, image_loader=loader)
-
-
-def emoji_classes(dataset: Dataset, vendors: Iterable[str]) -> dict[str, list[str]]:
-    """The class map restricted to some vendors' images (support from some vendors, queries from another)."""
-    wanted = list(vendors)
-    present = {key.split("/", 1)[0] for keys in dataset.classes.values() for key in keys}
-    missing = [v for v in wanted if v not in present]
-    if missing:
-        raise HarnessError(
-            f"dataset {dataset.name}: no images from vendor '{missing[0]}' (has {', '.join(sorted(present))})"
-        )
-    chosen = {concept: [k for k in keys if k.split("/", 1)[0] in wanted] for concept, keys in dataset.classes.items()}
-    return {concept: keys for concept, keys in chosen.items() if keys}
-
-
-def load_tuxpaint() -> Dataset:
-    """Caption rows per split (one reference: the stamp's English caption) and training captions."""
-    table, manifest = _open("tuxpaint")
-    cols = table.select_columns(["key", "caption", "split"]).to_dict()
-    splits: dict[str, list[Row]] = {"train": [], "test": []}
-    captions: dict[str, list[Caption]] = {"train": [], "test": []}
-    locations: dict[str, int] = {}
-    for index, (key, caption, split) in enumerate(zip(cols["key"], cols["caption"], cols["split"])):
-        locations[key] = index
-        splits[split].append(Row(id=key, image=key, answers=(caption,), answer_type="caption"))
-        captions[split].append(Caption(key, caption))
-    loader = _image_loader("tuxpaint", table, locations)
-    return Dataset("tuxpaint", manifest["version"], splits, captions, image_loader=loader)
-
-
 _BUILDERS: dict[str, tuple[Callable[[Path, dict], tuple[dict, dict, dict]], tuple[str, ...]]] = {
     "emoji": (_build_emoji, ("npm",)),
     "tuxpaint": (_build_tuxpaint, ("apt-get", "dpkg")),
 }
-
-
-def availability(name: str) -> str:
-    """'yes' when ``name`` is built under the harness home, else the command that builds it (cheap)."""
-    built = (paths.home() / "data" / name / "manifest.json").exists()
-    return "yes (built)" if built else f"no: python -m harness data build {name}"

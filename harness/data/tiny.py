@@ -14,8 +14,9 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from harness.data import Caption, Dataset, Row
 from harness.data.shapes import COLORS, SHAPES, answer_type, caption, question_type
+from harness.data.sources import SOURCES, Source, generated
+from harness.data.types import Caption, Dataset, Row
 
 SIZE = 32
 SPLITS = {"train": 240, "test": 60}
@@ -62,3 +63,6 @@ def load() -> Dataset:
                 rows.append(Row(f"{split}-{n}-{i}", key, q, (a,) * 10, answer_type(a), question_type(a)))
         splits[split], captions[split] = rows, caps
     return Dataset("tiny-shapes", VERSION, splits, captions, images=images, classes=classes)
+
+
+SOURCES.add("tiny-shapes", Source(load, generated))

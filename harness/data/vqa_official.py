@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data import Dataset, Row
 from harness.data.files import get_field, open_tables, read_json, safe_join, table_image_loader, undecoded_images
+from harness.data.sources import SOURCES, Source, env_available, from_hub, needs_mapping
+from harness.data.types import Dataset, Row
 from harness.errors import HarnessError
 
 # harness split -> COCO 2014 subtype (the name inside the official file names and image folders).
@@ -365,3 +366,8 @@ def load_hub(
     load_image = table_image_loader(name, dataset_id, image_tables, locations, image_col)
     version = f"hub:{digest.hexdigest()[:16]}"
     return Dataset(name, version, rows, {split: [] for split in rows}, image_loader=load_image)
+
+
+SOURCES.add("vqav2", Source(load_vqav2, env_available(ENV_VQAV2)))
+SOURCES.add("okvqa", Source(load_okvqa, env_available(ENV_OKVQA)))
+SOURCES.add("vqa-hub", Source(needs_mapping("vqa-hub"), from_hub, load_hub))

@@ -132,9 +132,7 @@ def _run(
         gts = _tokenize(references, ids)
         res = _tokenize({i: [candidates[i]] for i in ids}, ids)
         # COCOEvalCap's scorers, in its order.
-        scorers: list[tuple[Callable[..., Any], str | list[str]]] = [
-            (Bleu(4).compute_score, list(METRICS[:4]))
-        ]
+        scorers: list[tuple[Callable[..., Any], str | list[str]]] = [(Bleu(4).compute_score, list(METRICS[:4]))]
         if full:
             scorers += [(_meteor, "METEOR"), (Rouge().compute_score, "ROUGE_L")]
         scorers.append((Cider().compute_score, "CIDEr"))
@@ -177,9 +175,7 @@ def score_captions(references: Mapping[str, list[str]], candidates: Mapping[str,
     return _run(references, candidates, full=True)[0]
 
 
-def score_per_image(
-    references: Mapping[str, list[str]], candidates: Mapping[str, str]
-) -> dict[str, dict[str, float]]:
+def score_per_image(references: Mapping[str, list[str]], candidates: Mapping[str, str]) -> dict[str, dict[str, float]]:
     """Per-image ``{"Bleu_4": ..., "CIDEr": ...}`` by id, as COCOEvalCap's ``imgToEval`` has them.
 
     These depend on the whole set, not just the image: CIDEr's IDF weights come from all the

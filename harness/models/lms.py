@@ -2,8 +2,8 @@
 
 A GGUF model loads through transformers (which de-quantizes it) and is then saved as a plain float
 model under ``$HARNESS_HOME/lms`` keyed by the file's sha256: transformers flags GGUF-loaded models as
-quantized and refuses ``.to(dtype)``, and converting SmolLM2-135M takes 12-14 s on two cores (34 s before
-the file was parsed once) while the cached copy loads in under a second.
+quantized and refuses ``.to(dtype)``, and the conversion takes seconds where the cached copy loads at once
+(docs/speed.md).
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def resolve(spec: LMSpec, local_path: str | None = None) -> ResolvedLM:
 
 
 def _resolve_hub(spec: LMSpec) -> ResolvedLM:
-    folder = hub_snapshot(spec.hub_id, spec.revision, f"LM '{spec.key}'", "--lm-path DIR (a folder saved by save_pretrained)")
+    folder = hub_snapshot(
+        spec.hub_id, spec.revision, f"LM '{spec.key}'", "--lm-path DIR (a folder saved by save_pretrained)"
+    )
     return ResolvedLM(spec, folder, "", f"hub:{spec.hub_id}@{folder.name}")
 
 
@@ -138,11 +140,16 @@ def load(resolved: ResolvedLM, random_init: bool = False, seed: int = 0, device_
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if device_map is not None:
         if random_init:
-            raise HarnessError(f"LM '{resolved.spec.key}': a randomly initialised LM cannot be loaded split (--lm-device-map)")
+            raise HarnessError(
+                f"LM '{resolved.spec.key}': a randomly initialised LM cannot be loaded split (--lm-device-map)"
+            )
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
         try:
             model = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=dtype, device_map=device_map, offload_folder=str(paths.subdir("offload") / resolved.spec.key)
+                folder,
+                dtype=dtype,
+                device_map=device_map,
+                offload_folder=str(paths.subdir("offload") / resolved.spec.key),
             )
         except (ValueError, KeyError, RuntimeError) as err:
             raise HarnessError(f"--lm-device-map: {str(err).splitlines()[0]}") from None
@@ -187,8 +194,8 @@ def _gguf_parsed_once() -> Iterator[None]:
     """While converting, the GGUF file is parsed once and gguf's tensor-name map built once per architecture.
 
     transformers (5.x) parses the whole file (a pure-Python read of every metadata field, the 49k-entry
-    vocabulary included: ~4 s on two cores) for the config, again for the weights and again for the
-    tokenizer, and builds gguf's ``TensorNameMap`` once per submodule (hundreds of times, ~4 s). Its
+    vocabulary included) for the config, again for the weights and again for the tokenizer, and builds
+    gguf's ``TensorNameMap`` once per submodule (hundreds of times). Its
     functions import ``GGUFReader`` and ``get_tensor_name_map`` from ``gguf`` when called, so memoising
     the two names of the ``gguf`` module for the duration of the conversion removes the repeats without
     touching transformers; the weights and tokenizer come out the same (a test compares them).

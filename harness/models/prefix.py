@@ -11,32 +11,20 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from harness.generate import generate, prompt_lengths
+from harness.models.batch import Embedded
 from harness.prompt import Image, Prompt
 
 IGNORE = -100
 # Full-vocabulary logits of at most this many caption tokens exist at once in the loss: 4,096 x 49k fp32
 # is 0.8 GB, where a 1,024-image batch of 16-token captions would need 3.2 GB (and as much for its gradient).
 LOSS_CHUNK_TOKENS = 4096
-
-
-@dataclass
-class Embedded:
-    """A left-padded batch ready for the LM: embeddings, attention mask and position ids."""
-
-    embeds: torch.Tensor  # B x L x D
-    attention_mask: torch.Tensor  # B x L, 1 for real positions
-    position_ids: torch.Tensor  # B x L, counting real positions only
-    labels: torch.Tensor | None = None  # B x L, IGNORE except on target tokens
-
-    def without_last_position(self) -> Embedded:
-        return Embedded(self.embeds[:, :-1], self.attention_mask[:, :-1], self.position_ids[:, :-1])
 
 
 def chunked_cross_entropy(
@@ -139,9 +127,8 @@ class VisualPrefixModel(nn.Module):
     def tune_for_device(self) -> VisualPrefixModel:
         """The fast settings on CUDA: a channels-last encoder (cuDNN's NHWC kernels) and bf16 (``use_bf16``).
 
-        Not on the CPU: there (torch 2.14) a channels-last encoder in training mode moved the first step's
-        loss of smollm2-135m-frozen on easy-vqa by 0.1% (7.1587 against 7.1671 in the default layout, which
-        the naive path gives), and the trained model with it; it bought a sixth of the encoder's time.
+        Not on the CPU: there a channels-last encoder in training mode changes the loss from the default
+        layout's (which the naive path gives), and the trained model with it, for little time saved.
         """
         if self.device.type == "cuda":
             self.encoder.to(memory_format=torch.channels_last)
@@ -304,8 +291,6 @@ class VisualPrefixModel(nn.Module):
         return None
 
     def prompt_lengths(self, prompts: Sequence[Prompt]) -> list[int]:
-        from harness.generate import prompt_lengths
-
         return prompt_lengths(self, prompts)
 
     @torch.no_grad()
@@ -313,8 +298,6 @@ class VisualPrefixModel(nn.Module):
         self, prompts: Sequence[Prompt], max_new_tokens: int, stop: Sequence[str] = (), batch_size: int | None = None
     ) -> list[str]:
         """Greedy answers in the prompts' order; ``batch_size`` prompts at a time (default: all at once)."""
-        from harness.generate import generate
-
         with self.autocast():
             return generate(self, prompts, max_new_tokens, stop, batch_size)
 

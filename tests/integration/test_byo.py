@@ -54,7 +54,8 @@ def _prompts(task_name: str, shots: int, n: int) -> list:
 
 # ---- the Hugging Face adapter ------------------------------------------------------------------------
 def _adapter(folder: Path, **kwargs):
-    from harness.models import external, resolve
+    from harness.models import external
+    from harness.models.spec import resolve
 
     spec = resolve(f"hf:{folder}", kwargs)
     assert isinstance(spec, external.ExternalSpec)
@@ -252,7 +253,7 @@ def test_a_checkpoint_trained_elsewhere_loads_with_a_shape_check(tiny_hub, fast_
     assert main(["train", "--model", "gpt2-frozen", "--checkpoint", str(plain)]) == 2
     assert "trained elsewhere" in capsys.readouterr().err
     with pytest.raises(HarnessError, match="no such file"):
-        from harness.models import resolve
+        from harness.models.spec import resolve
 
         resolve("gpt2-frozen", checkpoint=str(tmp_path / "none.safetensors"))
 
@@ -269,7 +270,13 @@ def test_a_check_cell_names_a_checkpoint_relative_to_its_file(tiny_hub, fast_rec
     (tmp_path / "weights").mkdir()
     save_file({k[6:]: v for k, v in load_file(written).items() if k.startswith("model/")},
               tmp_path / "weights" / "mine.safetensors")  # fmt: skip
-    cell = {"task": "easyvqa-tiny", "model": "gpt2-frozen", "shots": 1, "limit": 10, "set": parse_overrides(fast_recipe)}
+    cell = {
+        "task": "easyvqa-tiny",
+        "model": "gpt2-frozen",
+        "shots": 1,
+        "limit": 10,
+        "set": parse_overrides(fast_recipe),
+    }
     baseline = tmp_path / "baseline.yaml"
     baseline.write_text(yaml.safe_dump({"cells": [cell, {**cell, "checkpoint": "weights/mine.safetensors"}]}))
     capsys.readouterr()
@@ -297,7 +304,9 @@ def test_a_sweep_grid_runs_checkpoints_trained_elsewhere(tiny_hub, fast_recipe, 
     sets = [a for s in fast_recipe for a in ("--set", s)]
     assert main(["train", "--model", "gpt2-frozen", "--quiet", *sets]) == 0
     [written] = (home / "checkpoints").glob("gpt2-frozen-*/checkpoint.safetensors")
-    save_file({k[6:]: v for k, v in load_file(written).items() if k.startswith("model/")}, tmp_path / "mine.safetensors")
+    save_file(
+        {k[6:]: v for k, v in load_file(written).items() if k.startswith("model/")}, tmp_path / "mine.safetensors"
+    )
     grid = {"tasks": ["easyvqa-tiny"], "shots": [0, 1], "images": ["real"], "limit": 6, "set": parse_overrides(fast_recipe),
             "checkpoints": [{"model": "gpt2-frozen", "checkpoint": "mine.safetensors"}]}  # fmt: skip
     path = tmp_path / "grid.yaml"
@@ -313,7 +322,10 @@ def test_a_sweep_grid_runs_checkpoints_trained_elsewhere(tiny_hub, fast_recipe, 
     for entry, expected in [
         ({"model": "gpt2-frozen", "checkpoint": "gone.safetensors"}, "checkpoints entry 1: --checkpoint"),
         ({"model": "gpt2-frozen", "file": "mine.safetensors"}, "checkpoints entry 1: unknown field 'file'"),
-        ({"model": "gpt2-frozen", "checkpoint": "mine.safetensors", "set": {"n_prefix": 4}}, "'prefix_map.bias' has shape"),
+        (
+            {"model": "gpt2-frozen", "checkpoint": "mine.safetensors", "set": {"n_prefix": 4}},
+            "'prefix_map.bias' has shape",
+        ),
     ]:
         path.write_text(yaml.safe_dump({**grid, "checkpoints": [entry]}))
         assert main(["sweep", str(path), "--quiet"]) == 2
@@ -327,7 +339,8 @@ def test_a_sweep_grid_runs_checkpoints_trained_elsewhere(tiny_hub, fast_recipe, 
 # ---- the harness's own model implements the same interface ------------------------------------------------
 def test_the_prefix_models_loglikelihood_is_the_full_vocabulary_sum(tiny_hub, fast_recipe, home):
     from harness.config import parse_overrides
-    from harness.models import build, resolve
+    from harness.models.loading import build
+    from harness.models.spec import resolve
 
     model = build(resolve("gpt2-frozen", parse_overrides(fast_recipe)), "cpu")
     prompts = _prompts("easyvqa-tiny", 1, 4)
@@ -385,7 +398,9 @@ def test_a_model_of_your_own_in_a_sweep_a_check_and_the_report(llava, tmp_path, 
     assert main(["sweep", str(grid), "--quiet"]) == 0, capsys.readouterr().err
     assert "4 cells done" in capsys.readouterr().out
     baseline = tmp_path / "baseline.yaml"
-    baseline.write_text(f"tolerance: 1.0\ncells:\n  - task: easyvqa-tiny\n    model: 'hf:{llava}'\n    shots: 1\n    limit: 6\n")
+    baseline.write_text(
+        f"tolerance: 1.0\ncells:\n  - task: easyvqa-tiny\n    model: 'hf:{llava}'\n    shots: 1\n    limit: 6\n"
+    )
     assert main(["check", "--baseline", str(baseline), "--update"]) == 0, capsys.readouterr().err
     assert main(["check", "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out

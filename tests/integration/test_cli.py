@@ -40,7 +40,9 @@ def test_run_trains_then_reuses_the_checkpoint_and_prints_the_table(tiny_hub, fa
         config = json.loads((folder / "config.json").read_text())
         assert config["model"]["lm_identity"].startswith("hub:openai-community/gpt2@")
         env = json.loads((folder / "environment.json").read_text())
-        assert env["torch"] and env["cpu_kernels"] == torch.backends.cpu.get_cpu_capability() and env["cpu_threads"] >= 1
+        assert (
+            env["torch"] and env["cpu_kernels"] == torch.backends.cpu.get_cpu_capability() and env["cpu_threads"] >= 1
+        )
 
 
 def test_eval_without_a_checkpoint_is_a_one_line_error(tiny_hub, capsys):
@@ -102,7 +104,9 @@ def test_list_wildcards_and_availability(tiny_hub, capsys):
 
 def test_module_and_console_script_are_the_same_cli():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    module = subprocess.run([sys.executable, "-m", "harness", "list", "recipes"], capture_output=True, text=True, env=env)
+    module = subprocess.run(
+        [sys.executable, "-m", "harness", "list", "recipes"], capture_output=True, text=True, env=env
+    )
     assert module.returncode == 0 and "linear" in module.stdout
     script = Path(sys.executable).with_name("harness")  # installed by scripts/setup.sh (pip install -e)
     console = subprocess.run([str(script), "list", "recipes"], capture_output=True, text=True, env=env)

@@ -45,11 +45,17 @@ def test_two_process_evaluation_matches_one_process_sample_by_sample(tiny_hub, t
     a, b = _samples(one, task), _samples(two, task)
     assert a.keys() == b.keys() and len(a) >= 20
     for i in a:
-        assert (a[i]["prompt"], a[i]["prediction"], a[i]["score"]) == (b[i]["prompt"], b[i]["prediction"], b[i]["score"]), i
+        assert (a[i]["prompt"], a[i]["prediction"], a[i]["score"]) == (
+            b[i]["prompt"],
+            b[i]["prediction"],
+            b[i]["score"],
+        ), i
     # Rank 0 alone printed the table, and it is the same table.
     assert single.stdout == double.stdout and single.stdout.count("gpt2-frozen") == 1
     metrics = [json.loads(next((h / "runs" / task).glob("*/*/metrics.json")).read_text()) for h in (one, two)]
-    assert {k: v for k, v in metrics[0].items() if k != "run_dir"} == {k: v for k, v in metrics[1].items() if k != "run_dir"}
+    assert {k: v for k, v in metrics[0].items() if k != "run_dir"} == {
+        k: v for k, v in metrics[1].items() if k != "run_dir"
+    }
 
 
 def test_two_process_evaluation_killed_mid_run_resumes_with_nothing_lost_or_repeated(tiny_hub, tmp_path):
@@ -59,7 +65,19 @@ def test_two_process_evaluation_killed_mid_run_resumes_with_nothing_lost_or_repe
     one, two = tmp_path / "one", tmp_path / "two"
     _harness(one, "train", "--model", "gpt2-frozen", "--quiet", *SETS)
     shutil.copytree(one, two)
-    args = ["eval", "--model", "gpt2-frozen", "--task", "easyvqa-tiny", "--shots", "1", "--batch-size", "2", "--quiet", *SETS]
+    args = [
+        "eval",
+        "--model",
+        "gpt2-frozen",
+        "--task",
+        "easyvqa-tiny",
+        "--shots",
+        "1",
+        "--batch-size",
+        "2",
+        "--quiet",
+        *SETS,
+    ]
     _harness(one, *args)
     env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_HOME": str(two), "OMP_NUM_THREADS": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "harness"]
@@ -123,7 +141,8 @@ def test_two_process_training_with_half_batches_matches_one_process_with_the_who
 def _initial_weights(recipe: str) -> dict[str, object]:
     """The trained parts' weights before training (the build is seeded), keyed as in a checkpoint."""
     from harness.config import parse_overrides
-    from harness.models import build, resolve, trainable_state
+    from harness.models.loading import build, trainable_state
+    from harness.models.spec import resolve
 
     spec = resolve(f"gpt2-{recipe}", parse_overrides(RECIPE))
     return {f"model/{k}": v for k, v in trainable_state(build(spec, "cpu"), spec.recipe).items()}

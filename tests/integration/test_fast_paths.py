@@ -4,9 +4,9 @@ generates each distinct prompt once."""
 from __future__ import annotations
 
 from harness import registry, tasks
-from harness.bench import naive_generate
 from harness.models import lms
 from harness.models.prefix import VisualPrefixModel
+from harness.naive import naive_generate
 from harness.prompt import blacked_out
 from tests.unit.test_prefix import TinyEncoder
 
@@ -34,7 +34,7 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
 
     from harness import evaluate as ev
     from harness.config import parse_overrides
-    from harness.models import resolve
+    from harness.models.spec import resolve
     from harness.train import train
 
     spec = resolve("gpt2-frozen", parse_overrides([*fast_recipe, "seed=53"]))
@@ -63,7 +63,7 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
         import json
         from pathlib import Path
 
-        lines = (Path(metrics["run_dir"]) / "samples.jsonl").read_text().splitlines()
+        lines = (Path(metrics.run_dir) / "samples.jsonl").read_text().splitlines()
         return {s["id"]: s["prediction"] for s in map(json.loads, lines)}
 
     assert predictions(once) == predictions(every)
@@ -75,8 +75,9 @@ def test_the_tuned_model_trains_with_the_plain_models_loss_on_this_device():
     encoder on the CPU moved the first step's loss by 0.1%, 7.1587 against 7.1671.)"""
     import torch
 
-    from harness import data
-    from harness.models import build, resolve
+    from harness.data import sources as data
+    from harness.models.loading import build
+    from harness.models.spec import resolve
     from harness.train import _set_train_mode, batch_indices
 
     spec = resolve("smollm2-135m-frozen")

@@ -7,9 +7,10 @@ import torch
 
 from harness import checkpoint
 from harness.config import parse_overrides
-from harness.models import build, resolve
+from harness.models.loading import build, load_trained
 from harness.models.prefix import VisualPrefixModel
-from harness.train import load_trained, train
+from harness.models.spec import resolve
+from harness.train import train
 
 
 def _spec(recipe: str, fast_recipe: list[str]):
@@ -110,7 +111,7 @@ def test_linear_trains_only_the_map(tiny_hub, fast_recipe):
 def test_other_lm_families_train_and_generate(tiny_hub, fast_recipe, lm):
     spec = resolve(f"{lm}-frozen", parse_overrides(fast_recipe))
     model = train(spec, progress=False)
-    from harness.data import load
+    from harness.data.sources import load
 
     d = load("tiny-shapes")
     from harness.prompt import Image

@@ -26,7 +26,9 @@ set: {steps: 2, batch_size: 2, image_size: 32, save_every: 1, train_data: tiny-s
 def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and os.environ.get("HARNESS_REQUIRE_CHROMIUM"):
-        pytest.fail("HARNESS_REQUIRE_CHROMIUM is set but chromium is not installed (scripts/setup.sh installs it as root)")
+        pytest.fail(
+            "HARNESS_REQUIRE_CHROMIUM is set but chromium is not installed (scripts/setup.sh installs it as root)"
+        )
     return found
 
 

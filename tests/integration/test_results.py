@@ -35,7 +35,9 @@ def test_table_leaderboard_and_rescore(tiny_hub, fast_recipe, caplog, capsys, tm
     assert main(["leaderboard", "--csv", str(board_path)]) == 0
     rows = list(csv.DictReader(board_path.open()))
     assert list(rows[0]) == LEADERBOARD_COLUMNS
-    ours = [r for r in rows if (r["task"], r["shots"], r["model"], r["limit"]) == ("easyvqa-tiny", "1", "gpt2-frozen", "12")]
+    ours = [
+        r for r in rows if (r["task"], r["shots"], r["model"], r["limit"]) == ("easyvqa-tiny", "1", "gpt2-frozen", "12")
+    ]
     assert {r["images"] for r in ours} == {"real", "black"}
     for r in ours:
         assert r["n_seeds"] == "2" and r["seeds"] == "0 1" and r["n_samples"] == "24" and r["partial"] == "True"

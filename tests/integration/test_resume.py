@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness import checkpoint
 from harness.config import parse_overrides
-from harness.models import resolve
+from harness.models.spec import resolve
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = ["steps=400", "batch_size=2", "image_size=32", "save_every=5", "train_data=tiny-shapes"]
@@ -93,7 +93,10 @@ def test_resumed_training_ends_with_the_same_weights_as_an_uninterrupted_run(tin
 
     here = trained_with(torch.device("cpu"))
     assert checkpoint.stored_meta(spec.checkpoint_dir)["trained_with"] == [here]
-    assert here["cpu_kernels"] == torch.backends.cpu.get_cpu_capability() and here["cpu_threads"] == torch.get_num_threads()
+    assert (
+        here["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
+        and here["cpu_threads"] == torch.get_num_threads()
+    )
 
 
 def test_kill_during_evaluation_loses_and_repeats_nothing(tiny_hub, fast_recipe):

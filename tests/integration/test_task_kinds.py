@@ -29,7 +29,9 @@ def test_caption_task_scores_with_pycocoevalcap(tiny_hub, fast_recipe, capsys, c
 
 
 def test_naming_task_runs_frozen_protocol_episodes(tiny_hub, fast_recipe, caplog):
-    (folder,) = _run("miniimagenet-open-tiny", fast_recipe, caplog, "--task-set", "induction=true", "--task-set", "ways=3")
+    (folder,) = _run(
+        "miniimagenet-open-tiny", fast_recipe, caplog, "--task-set", "induction=true", "--task-set", "ways=3"
+    )
     samples = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 40
     prompt = samples[0]["prompt"]

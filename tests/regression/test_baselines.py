@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.check import CPU_KERNELS
 from harness.cli import main
+from harness.cpu import CPU_KERNELS
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "results" / "regression" / "tiny.yaml"
@@ -36,7 +36,9 @@ def _check(capsys, path: Path, *extra: str) -> tuple[int, str, str]:
 
 def _rows(out: str) -> dict[str, dict[str, str]]:
     """The printed table's rows by cell label, each {column: value}."""
-    header, _, *lines = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    header, _, *lines = [
+        [c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")
+    ]
     return {row[0]: dict(zip(header, row)) for row in lines}
 
 
@@ -46,7 +48,11 @@ def _labels(path: Path) -> list[str]:
     return [cell.label for cell in load(path)[1]]
 
 
-def _check_passes(capsys, path: Path) -> None:
+def _check_passes(capsys, path: Path, improved_fails: bool = True) -> None:
+    """``improved_fails``: a cell above its allowance fails too (run with --update). Not for the SmolLM2 file:
+    even with its kernels pinned to AVX2, an Intel Xeon with AVX512-BF16 trains other weights than the AMD
+    EPYC and AVX2-only CPUs that recorded it (emoji-open 27.5 and 27.5 where 22.5 and 12.5 are expected,
+    caption CIDEr 86.8 where 58.6 is), and CI may land on either; a regression still fails everywhere."""
     if UPDATE:
         assert _check(capsys, path, "--update")[0] == 0
     code, out, err = _check(capsys, path)
@@ -54,7 +60,8 @@ def _check_passes(capsys, path: Path) -> None:
     assert code == 0, out + err
     assert list(rows) == _labels(path)  # every cell, in file order
     assert all(row["status"] in ("ok", "improved") for row in rows.values()), out
-    assert all(row["status"] == "ok" for row in rows.values()), f"{path.name}: improved: run with --update\n{out}"
+    if improved_fails:
+        assert all(row["status"] == "ok" for row in rows.values()), f"{path.name}: improved: run with --update\n{out}"
     assert UPDATE or all(row["run"] == "run now" for row in rows.values()), out  # evaluated here, not read back
 
 
@@ -75,7 +82,7 @@ def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, capsys):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_HOME", str(home))
         assert main(["data", "build", "emoji"]) == 0
-        _check_passes(capsys, CPU)
+        _check_passes(capsys, CPU, improved_fails=False)
 
 
 def _smollm2_home(tmp_path_factory, name: str) -> Path:
@@ -132,7 +139,12 @@ def test_check_catches_a_worsened_model(tiny_home, tmp_path, monkeypatch, capsys
     rows = _rows(out)
     baseline, cells, _ = load(TINY)
     # Cells whose expected score is above what they allow to lose must all regress; the rest cannot.
-    allowed = {c.label: c.ci95[0] if c.rule == "ci" else c.expected - (baseline.tolerance if math.isnan(c.tolerance) else c.tolerance) for c in cells}
+    allowed = {
+        c.label: c.ci95[0]
+        if c.rule == "ci"
+        else c.expected - (baseline.tolerance if math.isnan(c.tolerance) else c.tolerance)
+        for c in cells
+    }
     should = {label for label, floor in allowed.items() if floor > 0}
     assert all(row["run"] == "run now" for row in rows.values()), out
     assert should and {label for label, row in rows.items() if row["status"] == "REGRESSED"} == should, out
@@ -212,7 +224,7 @@ def test_a_bad_baseline_file_is_one_line_and_exit_2(tiny_hub, tmp_path, monkeypa
     def never(*args, **kwargs):
         raise AssertionError("a bad file must be refused before anything trains or runs")
 
-    monkeypatch.setattr(check, "run_cells", never)
+    monkeypatch.setattr(check, "run", never)
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     code, out, err = _check(capsys, path)
@@ -252,7 +264,9 @@ def test_check_pins_the_cpu_kernels_before_anything_computes(tmp_path):
     done = subprocess.run([sys.executable, "-c", _KERNEL_PROBE, "compute first", str(path)],
                           env=env, capture_output=True, text=True, check=False, cwd=REPO)  # fmt: skip
     [line] = done.stderr.splitlines()
-    assert done.returncode == 2 and line.startswith(f"error: {path}: cpu_kernels: default, but this process already"), line
+    assert done.returncode == 2 and line.startswith(f"error: {path}: cpu_kernels: default, but this process already"), (
+        line
+    )
     start = "ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41"
     assert line.endswith(f"start it with {start} in the environment"), line
 
@@ -278,5 +292,7 @@ def test_check_says_when_a_checkpoint_or_run_was_made_with_other_cpu_floats(tiny
     made = f"{torch.backends.cpu.get_cpu_capability()} CPU kernels and 2 thread(s), not this check's"
     [trained, run] = [line for line in out.splitlines() if line.startswith("note: ")]
     assert code == 0 and trained.startswith("note: easyvqa-tiny gpt2-frozen real: the checkpoint in "), out
-    assert trained.endswith(f"was trained with {made}: delete it, or use a fresh HARNESS_HOME, to compare with the file")
+    assert trained.endswith(
+        f"was trained with {made}: delete it, or use a fresh HARNESS_HOME, to compare with the file"
+    )
     assert run == f"note: easyvqa-tiny gpt2-frozen real: read back from a run made with {made}", out

@@ -13,12 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from harness import data, registry, tasks
+from harness import registry, tasks
 from harness.config import replace_fields
+from harness.data import sources as data
 from harness.fewshot import draw_support
 from harness.prompt import describe
 from tests.unit.test_coco_data import coco_dir as make_coco_dir
-from tests.unit.test_vqa_official import dump, okvqa_annotations, okvqa_questions, vqav2_annotations, vqav2_questions, write_images
+from tests.unit.test_vqa_official import (
+    dump,
+    okvqa_annotations,
+    okvqa_questions,
+    vqav2_annotations,
+    vqav2_questions,
+    write_images,
+)
 
 SNAPSHOT = Path(__file__).with_name("prompts.json")
 CASES = [  # (task, shot counts, task overrides)
@@ -26,7 +34,11 @@ CASES = [  # (task, shot counts, task overrides)
     ("easyvqa-tiny", [0, 2], {}),
     ("coco-tiny", [0, 1], {}),
     ("miniimagenet-open-tiny", [0], {}),
-    ("miniimagenet-open-tiny", [0], {"options": {"ways": 5, "inner_shots": 3, "repeats": 2, "induction": True, "episodes": 40}}),
+    (
+        "miniimagenet-open-tiny",
+        [0],
+        {"options": {"ways": 5, "inner_shots": 3, "repeats": 2, "induction": True, "episodes": 40}},
+    ),
     ("vqav2", [0, 1], {}),
     ("okvqa", [0], {}),
     ("coco", [0, 1], {}),
@@ -41,7 +53,9 @@ def official_dirs(tmp_path_factory) -> None:
     for sub in ("train2014", "val2014"):
         dump(root / f"v2_OpenEnded_mscoco_{sub}_questions.json", vqav2_questions(sub))
         dump(root / f"v2_mscoco_{sub}_annotations.json", vqav2_annotations(sub))
-    dump(root / "OpenEnded_mscoco_val2014_questions.json", okvqa_questions("val2014"))  # the fixture's OK-VQA is val only
+    dump(
+        root / "OpenEnded_mscoco_val2014_questions.json", okvqa_questions("val2014")
+    )  # the fixture's OK-VQA is val only
     dump(root / "mscoco_val2014_annotations.json", okvqa_annotations("val2014"))
     coco = make_coco_dir.__wrapped__(root)  # the COCO + Karpathy layout of tests/unit/test_coco_data.py
     env = {"HARNESS_VQAV2_DIR": str(root), "HARNESS_OKVQA_DIR": str(root), "HARNESS_COCO_DIR": str(coco)}

@@ -46,8 +46,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
         (["show", "--task", "easyvqa-tiny", "--task-set", "stop=!!python/name:os.system"], ["--set stop: cannot read"]),
         (["train", "--model", "gpt2-frozen", "--set", "steps=1e400"], ["field 'steps' must be int, got inf"]),
         # evaluation options, refused before any model loads
-        (["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--batch-size", "-1"],
-         ["invalid batch_size = -1", "0: by device"]),
+        (
+            ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--batch-size", "-1"],
+            ["invalid batch_size = -1", "0: by device"],
+        ),
         (["eval", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--limit", "-3"], ["invalid limit = -3"]),
     ],
 )
@@ -89,11 +91,18 @@ GOOD_TASK = "version: 1\nkind: vqa\nsource: tiny-shapes\nsplit: test\n"
         (GOOD_TASK.replace("kind: vqa", "kind: vqa2"), ["unknown kind 'vqa2'"]),
     ],
 )
-def test_a_bad_task_file_is_one_line_naming_file_line_and_field(capsys, user_home, text, expected):
+def test_a_bad_task_file_is_one_line_naming_file_line_and_field(capsys, caplog, user_home, text, expected):
     (user_home / "tasks" / "mytask.yaml").write_text(text)
-    line = run_cli(capsys, ["list", "tasks"])
+    line = run_cli(capsys, ["show", "--task", "mytask"])
     for part in expected:
         assert part in line, line
+    assert "skipping" not in caplog.text  # the command that asked for it gets its error, and only that
+    # Commands that do not use it go on without it, and say which file is skipped, once.
+    registry._load.cache_clear()
+    assert main(["list", "tasks"]) == 0
+    assert "easyvqa-tiny" in capsys.readouterr().out
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping task mytask")]
+    assert len(skipped) == 1 and "mytask.yaml" in skipped[0] and expected[0] in skipped[0], skipped
 
 
 @pytest.mark.parametrize(
@@ -125,7 +134,7 @@ def test_a_python_tag_in_yaml_is_refused_and_never_run(capsys, user_home):
     (user_home / "tasks" / "evil.yaml").write_text(
         GOOD_TASK + f'description: !!python/object/apply:os.system ["touch {marker}"]\n'
     )
-    line = run_cli(capsys, ["list", "tasks"])
+    line = run_cli(capsys, ["show", "--task", "evil"])
     assert "evil.yaml:5: YAML error: could not determine a constructor" in line
     assert not marker.exists()
 

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 from harness import tasks
-from harness.config import from_mapping
-from harness.data import BadImage, coco, offline
+from harness.config import TaskConfig, from_mapping
+from harness.data import built, coco
 from harness.data import vqa_official as vo
 from harness.data.files import safe_join
 from harness.data.folders import load_class_folders, load_frozen_episodes
-from harness.errors import HarnessError
+from harness.errors import BadImage, HarnessError
 from tests.robustness.conftest import one_line
 from tests.unit.test_coco_data import karpathy_json, write_json
 from tests.unit.test_naming import _frozen, _jpeg
@@ -207,7 +207,7 @@ def test_coco_empty_split_is_an_error_of_the_task(coco_dir):
     obj["images"] = [image for image in obj["images"] if image["split"] != "test"]
     dataset = coco.load_karpathy(write_json(coco_dir / "dataset_coco.json", obj), coco_dir)
     task = from_mapping(
-        tasks.TaskConfig, {"name": "c", "version": 1, "kind": "caption", "source": "coco", "split": "test"}, "c"
+        TaskConfig, {"name": "c", "version": 1, "kind": "caption", "source": "coco", "split": "test"}, "c"
     )
     with pytest.raises(HarnessError) as excinfo:
         tasks.rows(task, dataset)
@@ -277,10 +277,10 @@ def test_episode_image_symlinked_out_of_the_release_is_refused(tmp_path):
 def test_offline_manifest_cannot_name_files_outside_the_build(tmp_path, rel):
     folder = tmp_path / "emoji"
     folder.mkdir()
-    manifest = {"format": offline.FORMAT, "files": {rel: "0" * 64}, "version": "v", "options": {}}
+    manifest = {"format": built.FORMAT, "files": {rel: "0" * 64}, "version": "v", "options": {}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(HarnessError) as excinfo:
-        offline._valid_manifest(folder, "emoji")
+        built.valid_manifest(folder, "emoji")
     assert one_line(excinfo).startswith(f"{folder / 'manifest.json'}: files: built file ")
 
 
@@ -288,12 +288,12 @@ def test_offline_manifest_cannot_name_files_outside_the_build(tmp_path, rel):
 def test_offline_manifest_of_the_wrong_shape(tmp_path, files):
     folder = tmp_path / "emoji"
     folder.mkdir()
-    manifest = {"format": offline.FORMAT, "files": files, "version": "v", "options": {}}
+    manifest = {"format": built.FORMAT, "files": files, "version": "v", "options": {}}
     if isinstance(files, dict):
         manifest = {**manifest, "options": None}
     (folder / "manifest.json").write_text(json.dumps(copy.deepcopy(manifest)))
     with pytest.raises(HarnessError) as excinfo:
-        offline._valid_manifest(folder, "emoji")
+        built.valid_manifest(folder, "emoji")
     assert "manifest.json: 'files', 'version' or 'options' malformed" in one_line(excinfo)
 
 

@@ -70,7 +70,9 @@ def test_out_of_memory_at_batch_one_is_a_one_line_error(tiny_hub, fast_recipe, m
     assert err.startswith("error: out of memory generating one answer")
 
 
-def test_disk_full_stops_the_run_with_a_message_and_the_records_stay_readable(tiny_hub, fast_recipe, monkeypatch, capsys):
+def test_disk_full_stops_the_run_with_a_message_and_the_records_stay_readable(
+    tiny_hub, fast_recipe, monkeypatch, capsys
+):
     real_write = os.write
     calls = {"n": 0}
 
@@ -133,11 +135,13 @@ def test_two_processes_writing_the_results_database_at_once_lose_nothing(tmp_pat
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf"])
-def test_nan_or_inf_loss_stops_training_keeping_the_last_good_checkpoint(tiny_hub, fast_recipe, monkeypatch, capsys, bad):
+def test_nan_or_inf_loss_stops_training_keeping_the_last_good_checkpoint(
+    tiny_hub, fast_recipe, monkeypatch, capsys, bad
+):
     from harness import checkpoint
     from harness.config import parse_overrides
-    from harness.models import resolve
     from harness.models.prefix import VisualPrefixModel
+    from harness.models.spec import resolve
 
     overrides = [*fast_recipe, "steps=6", "save_every=2", f"seed={30 if bad == 'nan' else 31}"]
     real = VisualPrefixModel.loss
@@ -163,8 +167,8 @@ def test_out_of_memory_in_training_splits_the_batch_and_trains_the_same_model(ti
     (the linear recipe, whose frozen encoder has no batch statistics)."""
     from harness import checkpoint
     from harness.config import parse_overrides
-    from harness.models import resolve
     from harness.models.prefix import VisualPrefixModel
+    from harness.models.spec import resolve
     from harness.train import train
 
     overrides = parse_overrides([*fast_recipe, "steps=3", "seed=33"])

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness.data import BadImage, Dataset, check_image, read_image
-from harness.data.files import decode_image, decode_image_cell
-from harness.errors import HarnessError
+from harness.data.files import check_image, decode_image, decode_image_cell
+from harness.data.types import Dataset, read_image
+from harness.errors import BadImage, HarnessError
 from tests.robustness.conftest import one_line
 
 

@@ -11,7 +11,19 @@ from harness.cli import main
 def test_too_many_shots_name_the_query_and_the_shots_that_fit(tiny_hub, fast_recipe, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))  # its runs stay out of the other tests' tables
     sets = [a for s in [*fast_recipe, "seed=43"] for a in ("--set", s)]
-    base = ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--images", "real", "--limit", "3", "--quiet", *sets]
+    base = [
+        "run",
+        "--task",
+        "easyvqa-tiny",
+        "--model",
+        "gpt2-frozen",
+        "--images",
+        "real",
+        "--limit",
+        "3",
+        "--quiet",
+        *sets,
+    ]
     assert main([*base, "--shots", "40"]) == 2  # the tiny gpt2 has 256 positions
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "easyvqa-tiny" in err and "context of 256" in err and "(40 shots)" in err, err

@@ -132,9 +132,7 @@ def test_equals_coco_eval_cap(
         }, image_id
 
 
-def test_perfect_candidate_beats_bad_one(
-    ours: dict[str, float], ours_per_image: dict[str, dict[str, float]]
-) -> None:
+def test_perfect_candidate_beats_bad_one(ours: dict[str, float], ours_per_image: dict[str, dict[str, float]]) -> None:
     assert ours_per_image["101"]["CIDEr"] > ours_per_image["106"]["CIDEr"]
     assert ours_per_image["101"]["Bleu_4"] > ours_per_image["106"]["Bleu_4"]
     assert 0.0 < ours["CIDEr"] and 0.0 < ours["Bleu_1"] < 1.0

@@ -28,6 +28,7 @@ IMAGES = [
 # The hub mapping is data in tasks/coco-hub.yaml; the local table below has exactly its shape.
 HUB_COCO_KARPATHY = registry.TASKS.get("coco-hub").hub
 
+
 def karpathy_json() -> dict:
     images, sentid = [], 0
     for imgid, (cocoid, split, folder, _, _) in enumerate(IMAGES):
@@ -54,8 +55,7 @@ def karpathy_json() -> dict:
 def official_val_json() -> dict:
     val = [(c, f) for c, _, f, _, _ in IMAGES if f == "val2014"]
     images = [
-        {"license": 1, "file_name": f"COCO_val2014_{c:012d}.jpg", "height": 480, "width": 640, "id": c}
-        for c, _ in val
+        {"license": 1, "file_name": f"COCO_val2014_{c:012d}.jpg", "height": 480, "width": 640, "id": c} for c, _ in val
     ]
     annotations, ann_id = [], 1000
     for cocoid, _ in val:
@@ -169,9 +169,17 @@ def _duplicate(obj: dict) -> None:
 KARPATHY_ERRORS = [
     ("no images key", lambda o: _del(o, "images"), r"dataset_coco\.json: top level: missing key 'images'"),
     ("no cocoid", lambda o: _del(o["images"][2], "cocoid"), r"images\[2\]: missing key 'cocoid'"),
-    ("no filename", lambda o: _del(o["images"][1], "filename"), r"images\[1\] \(cocoid 384029\): missing key 'filename'"),
+    (
+        "no filename",
+        lambda o: _del(o["images"][1], "filename"),
+        r"images\[1\] \(cocoid 384029\): missing key 'filename'",
+    ),
     ("no sentences", lambda o: _del(o["images"][3], "sentences"), r"\(cocoid 391895\): missing key 'sentences'"),
-    ("no raw", lambda o: _del(o["images"][0]["sentences"][2], "raw"), r"\(cocoid 57870\) sentences\[2\]: missing key 'raw'"),
+    (
+        "no raw",
+        lambda o: _del(o["images"][0]["sentences"][2], "raw"),
+        r"\(cocoid 57870\) sentences\[2\]: missing key 'raw'",
+    ),
     ("string cocoid", lambda o: o["images"][0].update(cocoid="57870"), r"images\[0\]: 'cocoid' must be int, got str"),
     ("unknown split", lambda o: o["images"][5].update(split="testing"), r"\(cocoid 184613\): unknown split 'testing'"),
     ("duplicate cocoid", _duplicate, r"images\[6\] \(cocoid 522418\): duplicate cocoid, also images\[4\]"),
@@ -238,14 +246,18 @@ def test_missing_files_and_folders(coco_dir, tmp_path):
     for f in (coco_dir / "train2014").iterdir():
         f.unlink()
     (coco_dir / "train2014").rmdir()
-    with pytest.raises(HarnessError, match=r"train2014: image folder 'train2014' named in .*dataset_coco\.json not found"):
+    with pytest.raises(
+        HarnessError, match=r"train2014: image folder 'train2014' named in .*dataset_coco\.json not found"
+    ):
         coco.load_karpathy(coco_dir / "dataset_coco.json", coco_dir)
 
 
 def test_env_loader(coco_dir, tmp_path, monkeypatch):
     monkeypatch.delenv(coco.ENV_DIR, raising=False)
     monkeypatch.delenv(coco.ENV_KARPATHY, raising=False)
-    with pytest.raises(HarnessError, match="needs HARNESS_COCO_DIR: set it to the COCO folder holding train2014/") as err:
+    with pytest.raises(
+        HarnessError, match="needs HARNESS_COCO_DIR: set it to the COCO folder holding train2014/"
+    ) as err:
         coco.load_coco_from_env()
     assert "\n" not in str(err.value)
 

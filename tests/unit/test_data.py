@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.data import easyvqa, load, read_image
+from harness.data import easyvqa
+from harness.data.sources import load
+from harness.data.types import read_image
 from harness.errors import HarnessError
 
 

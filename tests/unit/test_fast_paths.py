@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from transformers import GenerationConfig
 
 from harness import generate as gen
-from harness.bench import naive_generate, naive_loss
 from harness.models.prefix import chunked_cross_entropy
+from harness.naive import naive_generate, naive_loss
 from harness.prompt import Image, blacked_out
 from tests.unit.test_prefix import FAMILIES, image, make, prompts
 

@@ -1,4 +1,4 @@
-from harness.data import Row
+from harness.data.types import Row
 from harness.fewshot import draw_support
 
 

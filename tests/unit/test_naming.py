@@ -13,12 +13,14 @@ from PIL import Image
 
 from harness.data.folders import load_class_folders, load_frozen_episodes
 from harness.errors import HarnessError
-from harness.metrics.naming import _END, extract_name, naming_accuracy
-from harness.naming import (
+from harness.kinds.naming import (
+    _END,
     NONSENSE_NAMES,
     QUERY_TEXT,
     build_episodes,
+    extract_name,
     induction_text,
+    naming_accuracy,
     support_text,
 )
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from harness import paths
-from harness.data import Row, offline
+from harness.data import built, offline
+from harness.data.types import Row
 from harness.errors import HarnessError
 
 EMOJI_LIMIT = 170  # the first 165 concepts (Smileys & Emotion) have no skin tones; the next ones do
@@ -91,7 +92,7 @@ def test_emoji_manifest(emoji_dir: Path) -> None:
 
 
 def test_load_emoji(emoji_dir: Path) -> None:
-    dataset = offline.load_emoji()
+    dataset = built.load_emoji()
     assert dataset.version == json.loads((emoji_dir / "manifest.json").read_text())["version"]
     assert dataset.classes["grinning face"] == ["google/grinning", "twitter/grinning", "facebook/grinning"]
     toned = next(keys for keys in dataset.classes.values() if len(keys) > 3)
@@ -109,14 +110,14 @@ def test_load_emoji(emoji_dir: Path) -> None:
 
 
 def test_emoji_classes_by_vendor(emoji_dir: Path) -> None:
-    dataset = offline.load_emoji()
-    support = offline.emoji_classes(dataset, ["google", "facebook"])
-    queries = offline.emoji_classes(dataset, ["twitter"])
+    dataset = built.load_emoji()
+    support = dataset.classes_from(["google", "facebook"])
+    queries = dataset.classes_from(["twitter"])
     assert set(support) == set(queries) == set(dataset.classes)
     assert support["grinning face"] == ["google/grinning", "facebook/grinning"]
     assert queries["grinning face"] == ["twitter/grinning"]
-    with pytest.raises(HarnessError, match="vendor 'apple'"):
-        offline.emoji_classes(dataset, ["apple"])
+    with pytest.raises(HarnessError, match="no images from 'apple'"):
+        dataset.classes_from(["apple"])
 
 
 def test_emoji_build_is_idempotent(emoji_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +135,7 @@ def test_corrupt_build_is_refused_and_rebuilt(emoji_dir: Path, monkeypatch: pyte
     try:
         arrow.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
         with pytest.raises(HarnessError) as exc:
-            offline.load_emoji()
+            built.load_emoji()
         assert "does not match its checksum" in _one_line(
             exc
         ) and "`python -m harness data build emoji --force`" in str(exc.value)
@@ -143,7 +144,7 @@ def test_corrupt_build_is_refused_and_rebuilt(emoji_dir: Path, monkeypatch: pyte
             offline.build("emoji", limit=EMOJI_LIMIT)
     finally:
         arrow.write_bytes(original)
-    offline.load_emoji()
+    built.load_emoji()
 
 
 def test_tuxpaint_table(tux_dir: Path) -> None:
@@ -170,7 +171,7 @@ def test_tuxpaint_manifest(tux_dir: Path) -> None:
 
 
 def test_load_tuxpaint(tux_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    dataset = offline.load_tuxpaint()
+    dataset = built.load_tuxpaint()
     rows = dataset.rows("train") + dataset.rows("test")
     assert len(rows) == TUX_LIMIT and all(isinstance(r, Row) and r.answer_type == "caption" for r in rows)
     row = dataset.rows("test")[0]
@@ -184,7 +185,7 @@ def test_load_tuxpaint(tux_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_not_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
-    for load, name in ((offline.load_emoji, "emoji"), (offline.load_tuxpaint, "tuxpaint")):
+    for load, name in ((built.load_emoji, "emoji"), (built.load_tuxpaint, "tuxpaint")):
         with pytest.raises(HarnessError) as exc:
             load()
         assert f"run `python -m harness data build {name}`" in _one_line(exc)

@@ -31,7 +31,9 @@ def make(family: str, seed: int = 0, n_prefix: int = 2) -> VisualPrefixModel:
     tok = tiny_tokenizer()
     tok.pad_token = tok.eos_token
     torch.manual_seed(seed)
-    model = VisualPrefixModel(TinyEncoder(), tiny_model(family, len(tok), seed), tok, n_prefix, 16, (0.5,) * 3, (0.5,) * 3)
+    model = VisualPrefixModel(
+        TinyEncoder(), tiny_model(family, len(tok), seed), tok, n_prefix, 16, (0.5,) * 3, (0.5,) * 3
+    )
     return model.eval()
 
 
@@ -45,7 +47,17 @@ def prompts() -> list:
     return [
         [Image("a", image(1)), "Question: what color is the shape? Answer:"],
         [Image("b", image(2)), "a red circle.", Image("c", image(3)), "is there a circle? Answer:"],
-        ["This is", Image("d", image(4), ), "a dax.", Image("e", image(5)), Image("f", image(6)), "Answer:"],
+        [
+            "This is",
+            Image(
+                "d",
+                image(4),
+            ),
+            "a dax.",
+            Image("e", image(5)),
+            Image("f", image(6)),
+            "Answer:",
+        ],
         [Image("g", image(7, 40))],
     ]
 
@@ -71,7 +83,9 @@ def test_loss_counts_only_target_tokens_and_matches_full_logits(family):
     batch = model.embed(ps, targets)
     out = model.lm(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids)
     labels = batch.labels[:, 1:]
-    expected = F.cross_entropy(out.logits[:, :-1].reshape(-1, out.logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE)
+    expected = F.cross_entropy(
+        out.logits[:, :-1].reshape(-1, out.logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE
+    )
     torch.testing.assert_close(model.prompt_loss(ps, targets), expected, rtol=1e-5, atol=1e-5)
     n_target = sum(len(model.tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in targets)
     assert int((labels != IGNORE).sum()) == n_target  # caption tokens + EOS, nothing of the prompt
@@ -107,7 +121,9 @@ def test_generation_tokens_equal_a_full_recompute():
         so_far = model.tokenizer.decode(ids[:step])
         batch = model.embed([p + [so_far]] if so_far else [p])
         with torch.no_grad():
-            logits = model.lm(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+            logits = model.lm(
+                inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+            ).logits
         assert int(logits[0, -1].argmax()) == ids[step]
 
 

@@ -10,7 +10,9 @@ from harness.results import ResultsDB, RunDir
 
 def fake_run(root: Path, key: str, score: float, seed: int = 0, recipe: str = "frozen") -> RunDir:
     run = RunDir(root / key)
-    run.start({"task": "t", "task_version": 1, "task_fingerprint": "tf", "model": {"lm": "gpt2", "recipe": {"name": recipe}}})
+    run.start(
+        {"task": "t", "task_version": 1, "task_fingerprint": "tf", "model": {"lm": "gpt2", "recipe": {"name": recipe}}}
+    )
     run.write_metrics({"task": "t", "model": f"gpt2-{recipe}", "model_fingerprint": "mf", "shots": 0, "seed": seed,
                        "images": "real", "metric": "VQA accuracy", "score": score, "ci95": [0, 1], "n": 10, "limit": 0})  # fmt: skip
     return run

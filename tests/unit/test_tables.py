@@ -19,7 +19,9 @@ def frame() -> pd.DataFrame:
 def test_cells_are_mean_std_over_seeds_and_partial_is_marked():
     table = comparison(frame())
     assert table.loc["gpt2-frozen", "vqav2 0-shot"] == "31.00 ± 1.41 (n=2)"
-    assert table.loc["gpt2-frozen (images blacked out)", "vqav2 0-shot (first 50)"] == "20.00 (n=1)*"  # never mixed with full runs
+    assert (
+        table.loc["gpt2-frozen (images blacked out)", "vqav2 0-shot (first 50)"] == "20.00 (n=1)*"
+    )  # never mixed with full runs
 
 
 def test_published_rows_are_labelled_apart_with_their_differences():
@@ -40,7 +42,9 @@ def test_compare_pairs_samples_by_seed_and_id(tmp_path):
     def run(name: str, scores: dict) -> str:
         folder = tmp_path / name
         folder.mkdir()
-        (folder / "samples.jsonl").write_text("".join(json.dumps({"id": i, "score": v}) + "\n" for i, v in scores.items()))
+        (folder / "samples.jsonl").write_text(
+            "".join(json.dumps({"id": i, "score": v}) + "\n" for i, v in scores.items())
+        )
         return str(folder)
 
     ids = [f"q{i}" for i in range(100)]
@@ -48,9 +52,36 @@ def test_compare_pairs_samples_by_seed_and_id(tmp_path):
     better = {i: 1.0 for i in ids}  # +50 points on exactly the same questions
     same = dict(base_scores)
     rows = [
-        dict(model="a-frozen", images="real", task="t", shots=0, limit=0, seed=0, model_fingerprint="f1", run_dir=run("a", base_scores)),
-        dict(model="a-finetuned", images="real", task="t", shots=0, limit=0, seed=0, model_fingerprint="f1", run_dir=run("b", better)),
-        dict(model="a-frozen", images="black", task="t", shots=0, limit=0, seed=0, model_fingerprint="f1", run_dir=run("c", same)),
+        dict(
+            model="a-frozen",
+            images="real",
+            task="t",
+            shots=0,
+            limit=0,
+            seed=0,
+            model_fingerprint="f1",
+            run_dir=run("a", base_scores),
+        ),
+        dict(
+            model="a-finetuned",
+            images="real",
+            task="t",
+            shots=0,
+            limit=0,
+            seed=0,
+            model_fingerprint="f1",
+            run_dir=run("b", better),
+        ),
+        dict(
+            model="a-frozen",
+            images="black",
+            task="t",
+            shots=0,
+            limit=0,
+            seed=0,
+            model_fingerprint="f1",
+            run_dir=run("c", same),
+        ),
     ]
     table = compare(pd.DataFrame(rows), "a-frozen")
     assert table.loc["a-finetuned", "t 0-shot"] == "+50.00 [+40.0, +60.0]* (n=100)"

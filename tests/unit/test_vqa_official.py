@@ -26,6 +26,7 @@ IMAGES = [
 HUB_VQAV2 = registry.TASKS.get("vqav2-hub").hub
 HUB_OKVQA = registry.TASKS.get("okvqa-hub").hub
 
+
 def ten(*counts: tuple[str, int]) -> list[str]:
     """Ten annotator answers from (answer, how many) pairs, in order."""
     out = [a for a, n in counts for _ in range(n)]
@@ -35,24 +36,55 @@ def ten(*counts: tuple[str, int]) -> list[str]:
 
 # (sub, question_id, image_id, question, question_type, answer_type, 10 answers)
 VQAV2 = [
-    ("val2014", 42000, 42, "What is this photo taken looking through?", "what is this", "other",
-     ten(("net", 8), ("netting", 1), ("mesh", 1))),
-    ("val2014", 42001, 42, "Is the man wearing a helmet?", "is the man", "yes/no",
-     ten(("yes", 9), ("no", 1))),
-    ("val2014", 42002, 42, "How many people are in the picture?", "how many", "number",
-     ten(("2", 6), ("3", 3), ("two", 1))),
-    ("val2014", 73000, 73, "What color is the motorcycle?", "what color is the", "other",
-     ten(("red", 7), ("red and black", 2), ("maroon", 1))),
-    ("train2014", 9000, 9, "Are there any vegetables on the plate?", "are there any", "yes/no",
-     ten(("yes", 10))),
+    (
+        "val2014",
+        42000,
+        42,
+        "What is this photo taken looking through?",
+        "what is this",
+        "other",
+        ten(("net", 8), ("netting", 1), ("mesh", 1)),
+    ),
+    ("val2014", 42001, 42, "Is the man wearing a helmet?", "is the man", "yes/no", ten(("yes", 9), ("no", 1))),
+    (
+        "val2014",
+        42002,
+        42,
+        "How many people are in the picture?",
+        "how many",
+        "number",
+        ten(("2", 6), ("3", 3), ("two", 1)),
+    ),
+    (
+        "val2014",
+        73000,
+        73,
+        "What color is the motorcycle?",
+        "what color is the",
+        "other",
+        ten(("red", 7), ("red and black", 2), ("maroon", 1)),
+    ),
+    ("train2014", 9000, 9, "Are there any vegetables on the plate?", "are there any", "yes/no", ten(("yes", 10))),
 ]
 
 # OK-VQA v1.1: 5 answers, each given twice (answer_id 1..10), stemmed `answer` plus `raw_answer`.
 OKVQA = [
-    ("val2014", 420, 42, "What sport is being played?", "eight", [("baseball", "baseball")] * 4 + [("softball", "softball")]),
-    ("val2014", 730, 73, "What brand is this motorcycle?", "one", [("honda", "Honda"), ("honda", "honda"),
-                                                                 ("yamaha", "Yamaha"), ("ducati", "ducati"),
-                                                                 ("race", "racing")]),
+    (
+        "val2014",
+        420,
+        42,
+        "What sport is being played?",
+        "eight",
+        [("baseball", "baseball")] * 4 + [("softball", "softball")],
+    ),
+    (
+        "val2014",
+        730,
+        73,
+        "What brand is this motorcycle?",
+        "one",
+        [("honda", "Honda"), ("honda", "honda"), ("yamaha", "Yamaha"), ("ducati", "ducati"), ("race", "racing")],
+    ),
 ]
 
 
@@ -63,11 +95,20 @@ def write_images(root: Path) -> None:
 
 
 def info() -> dict:
-    return {"description": "This is v2.0 of the VQA dataset.", "url": "http://visualqa.org", "version": "2.0",
-            "year": 2017, "contributor": "VQA Team", "date_created": "2017-04-26 17:07:13"}
+    return {
+        "description": "This is v2.0 of the VQA dataset.",
+        "url": "http://visualqa.org",
+        "version": "2.0",
+        "year": 2017,
+        "contributor": "VQA Team",
+        "date_created": "2017-04-26 17:07:13",
+    }
 
 
-LICENSE = {"url": "http://creativecommons.org/licenses/by/4.0/", "name": "Creative Commons Attribution 4.0 International License"}
+LICENSE = {
+    "url": "http://creativecommons.org/licenses/by/4.0/",
+    "name": "Creative Commons Attribution 4.0 International License",
+}
 
 
 def vqav2_questions(sub: str) -> dict:
@@ -79,7 +120,8 @@ def vqav2_questions(sub: str) -> dict:
         "data_subtype": sub,
         "questions": [
             {"image_id": image_id, "question": q, "question_id": qid}
-            for s, qid, image_id, q, _, _, _ in VQAV2 if s == sub
+            for s, qid, image_id, q, _, _, _ in VQAV2
+            if s == sub
         ],
     }
 
@@ -95,14 +137,16 @@ def vqav2_annotations(sub: str) -> dict:
         ]
         if qid == 42002:  # answer_id order, not file order, is the answer order
             listed.reverse()
-        annotations.append({
-            "question_type": qtype,
-            "multiple_choice_answer": max(set(answers), key=answers.count),
-            "answers": listed,
-            "image_id": image_id,
-            "answer_type": atype,
-            "question_id": qid,
-        })
+        annotations.append(
+            {
+                "question_type": qtype,
+                "multiple_choice_answer": max(set(answers), key=answers.count),
+                "answers": listed,
+                "image_id": image_id,
+                "answer_type": atype,
+                "question_id": qid,
+            }
+        )
     return {"info": info(), "license": LICENSE, "data_subtype": sub, "annotations": annotations, "data_type": "mscoco"}
 
 
@@ -111,8 +155,9 @@ def okvqa_questions(sub: str) -> dict:
         "license": LICENSE,
         "data_subtype": sub,
         "task_type": "Open-Ended",
-        "questions": [{"image_id": image_id, "question": q, "question_id": qid}
-                      for s, qid, image_id, q, _, _ in OKVQA if s == sub],
+        "questions": [
+            {"image_id": image_id, "question": q, "question_id": qid} for s, qid, image_id, q, _, _ in OKVQA if s == sub
+        ],
         "info": {"year": 2019, "version": "1.1", "description": "This is v1.1 of the OK-VQA dataset."},
         "data_type": "mscoco",
     }
@@ -124,17 +169,26 @@ def okvqa_annotations(sub: str) -> dict:
         if s != sub:
             continue
         twice = [pair for pair in five for _ in range(2)]
-        annotations.append({
-            "image_id": image_id,
-            "answer_type": "other",
-            "question_type": qtype,
-            "question_id": qid,
-            "answers": [{"answer_id": n + 1, "raw_answer": raw, "answer_confidence": "yes", "answer": stem}
-                        for n, (stem, raw) in enumerate(twice)],
-            "confidence": 3,
-        })
-    return {"license": LICENSE, "data_subtype": sub, "annotations": annotations, "info": {"version": "1.1"},
-            "data_type": "mscoco"}
+        annotations.append(
+            {
+                "image_id": image_id,
+                "answer_type": "other",
+                "question_type": qtype,
+                "question_id": qid,
+                "answers": [
+                    {"answer_id": n + 1, "raw_answer": raw, "answer_confidence": "yes", "answer": stem}
+                    for n, (stem, raw) in enumerate(twice)
+                ],
+                "confidence": 3,
+            }
+        )
+    return {
+        "license": LICENSE,
+        "data_subtype": sub,
+        "annotations": annotations,
+        "info": {"version": "1.1"},
+        "data_type": "mscoco",
+    }
 
 
 def dump(path: Path, obj: dict) -> Path:
@@ -283,7 +337,18 @@ def test_load_okvqa_from_env_with_images_from_coco_dir(tmp_path: Path, clean_env
     assert (first.id, first.image, first.answer_type, first.question_type) == ("420", "val/42", "other", "eight")
     assert first.answers == ("baseball",) * 8 + ("softball",) * 2
     # the stemmed `answer`, each of the 5 given twice, in answer_id order
-    assert second.answers == ("honda", "honda", "honda", "honda", "yamaha", "yamaha", "ducati", "ducati", "race", "race")
+    assert second.answers == (
+        "honda",
+        "honda",
+        "honda",
+        "honda",
+        "yamaha",
+        "yamaha",
+        "ducati",
+        "ducati",
+        "race",
+        "race",
+    )
     assert second.question_type == "one"
     assert ds.image_paths["val/73"] == coco / "val2014" / "COCO_val2014_000000000073.jpg"
     assert tuple(ds.image("val/42").shape) == (16, 24, 3)
@@ -296,7 +361,9 @@ def test_missing_env_var_says_what_to_set_and_which_files(clean_env: pytest.Monk
     assert "v2_mscoco_{train2014,val2014}_annotations.json" in message
     message = one_line_error(vo.load_okvqa)
     assert message.startswith("data source okvqa needs HARNESS_OKVQA_DIR")
-    assert "OpenEnded_mscoco_{train2014,val2014}_questions.json and mscoco_{train2014,val2014}_annotations.json" in message
+    assert (
+        "OpenEnded_mscoco_{train2014,val2014}_questions.json and mscoco_{train2014,val2014}_annotations.json" in message
+    )
     assert "HARNESS_COCO_DIR" in message
 
 
@@ -310,7 +377,10 @@ def test_env_folder_errors(tmp_path: Path, vqav2_dir: Path, clean_env: pytest.Mo
     clean_env.setenv(vo.ENV_VQAV2, str(vqav2_dir))
     (vqav2_dir / "v2_mscoco_val2014_annotations.json").unlink()
     message = one_line_error(vo.load_vqav2)
-    assert "v2_mscoco_val2014_annotations.json: annotations file for v2_OpenEnded_mscoco_val2014_questions.json not found" in message
+    assert (
+        "v2_mscoco_val2014_annotations.json: annotations file for v2_OpenEnded_mscoco_val2014_questions.json not found"
+        in message
+    )
 
 
 def test_okvqa_without_image_folder_asks_for_coco_dir(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
@@ -365,7 +435,10 @@ def test_duplicate_question_ids(vqav2_dir: Path) -> None:
         o["questions"].append(dict(o["questions"][1]))
 
     path = _edit(vqav2_dir, "questions", dup_question)
-    assert one_line_error(load_val, vqav2_dir) == f"{path}: questions[4] (question_id 42001): duplicate question_id, also questions[1]"
+    assert (
+        one_line_error(load_val, vqav2_dir)
+        == f"{path}: questions[4] (question_id 42001): duplicate question_id, also questions[1]"
+    )
     _edit(vqav2_dir, "questions", lambda o: None)
 
     def dup_annotation(o):
@@ -379,16 +452,33 @@ def test_duplicate_question_ids(vqav2_dir: Path) -> None:
 @pytest.mark.parametrize(
     "which, change, expected",
     [
-        ("questions", lambda o: o["questions"][2].pop("question"), "questions[2] (question_id 42002): missing key 'question'"),
+        (
+            "questions",
+            lambda o: o["questions"][2].pop("question"),
+            "questions[2] (question_id 42002): missing key 'question'",
+        ),
         ("questions", lambda o: o["questions"][0].pop("question_id"), "questions[0]: missing key 'question_id'"),
         ("questions", lambda o: o.pop("data_subtype"), "top level: missing key 'data_subtype'"),
-        ("questions", lambda o: o["questions"][1].update(image_id="42"),
-         "questions[1] (question_id 42001): 'image_id' must be int, got str"),
-        ("annotations", lambda o: o["annotations"][1].pop("answer_type"),
-         "annotations[1] (question_id 42001): missing key 'answer_type'"),
-        ("annotations", lambda o: o["annotations"][3]["answers"][4].pop("answer_id"),
-         "annotations[3] (question_id 73000) answers[4]: missing key 'answer_id'"),
-        ("annotations", lambda o: o["annotations"][0].update(answers=[]), "annotations[0] (question_id 42000): 'answers' is empty"),
+        (
+            "questions",
+            lambda o: o["questions"][1].update(image_id="42"),
+            "questions[1] (question_id 42001): 'image_id' must be int, got str",
+        ),
+        (
+            "annotations",
+            lambda o: o["annotations"][1].pop("answer_type"),
+            "annotations[1] (question_id 42001): missing key 'answer_type'",
+        ),
+        (
+            "annotations",
+            lambda o: o["annotations"][3]["answers"][4].pop("answer_id"),
+            "annotations[3] (question_id 73000) answers[4]: missing key 'answer_id'",
+        ),
+        (
+            "annotations",
+            lambda o: o["annotations"][0].update(answers=[]),
+            "annotations[0] (question_id 42000): 'answers' is empty",
+        ),
         ("annotations", lambda o: o.pop("annotations"), "top level: missing key 'annotations'"),
     ],
 )
@@ -415,7 +505,10 @@ def test_missing_image_folder_and_file(vqav2_dir: Path) -> None:
         f"{vqav2_dir / 'nope'}: image folder for split 'val' not found"
     )
     missing = {"val": vqav2_dir / "missing.json"}
-    assert one_line_error(vo.load_official, q, missing, i, "x") == f"{vqav2_dir / 'missing.json'}: annotations file not found"
+    assert (
+        one_line_error(vo.load_official, q, missing, i, "x")
+        == f"{vqav2_dir / 'missing.json'}: annotations file not found"
+    )
     assert "must name the same splits" in one_line_error(vo.load_official, q, a, {}, "x")
 
 
@@ -431,17 +524,24 @@ def vqav2_table(vqav2_dir: Path, rename_answer: str | None = None):
     answers = [a["answers"] for a in vqav2_annotations("val2014")["annotations"]]
     if rename_answer:
         answers[0][0] = dict(answers[0][0], answer=rename_answer)
-    features = datasets.Features({
-        "question_type": datasets.Value("string"),
-        "multiple_choice_answer": datasets.Value("string"),
-        "answers": datasets.List({"answer": datasets.Value("string"), "answer_confidence": datasets.Value("string"),
-                                  "answer_id": datasets.Value("int64")}),
-        "image_id": datasets.Value("int64"),
-        "answer_type": datasets.Value("string"),
-        "question_id": datasets.Value("int64"),
-        "question": datasets.Value("string"),
-        "image": datasets.Image(),
-    })
+    features = datasets.Features(
+        {
+            "question_type": datasets.Value("string"),
+            "multiple_choice_answer": datasets.Value("string"),
+            "answers": datasets.List(
+                {
+                    "answer": datasets.Value("string"),
+                    "answer_confidence": datasets.Value("string"),
+                    "answer_id": datasets.Value("int64"),
+                }
+            ),
+            "image_id": datasets.Value("int64"),
+            "answer_type": datasets.Value("string"),
+            "question_id": datasets.Value("int64"),
+            "question": datasets.Value("string"),
+            "image": datasets.Image(),
+        }
+    )
     return datasets.Dataset.from_dict(
         {
             "question_type": [r[4] for r in rows],
@@ -495,11 +595,16 @@ def test_hub_okvqa_layout_single_table_keyed_by_question(vqav2_dir: Path, tmp_pa
             "question_type": ["eight", "one"],
             "answer_type": ["other", "other"],
         },
-        features=datasets.Features({
-            "question_id": datasets.Value("string"), "image": datasets.Image(), "question": datasets.Value("string"),
-            "answers": datasets.List(datasets.Value("string")), "question_type": datasets.Value("string"),
-            "answer_type": datasets.Value("string"),
-        }),
+        features=datasets.Features(
+            {
+                "question_id": datasets.Value("string"),
+                "image": datasets.Image(),
+                "question": datasets.Value("string"),
+                "answers": datasets.List(datasets.Value("string")),
+                "question_type": datasets.Value("string"),
+                "answer_type": datasets.Value("string"),
+            }
+        ),
     )
     folder = tmp_path / "hub-okvqa"
     table.save_to_disk(str(folder))
@@ -517,21 +622,38 @@ def test_hub_minimal_columns_and_errors(tmp_path: Path) -> None:
 
     png = tmp_path / "x.png"
     Image.new("RGB", (4, 4), (1, 2, 3)).save(png)
-    base = {"qid": [1, 2], "q": ["a?", "b?"], "ans": [["x"], ["y", "z"]], "img": [str(png), str(png)], "plain": ["p", "p"]}
-    features = datasets.Features({"qid": datasets.Value("int64"), "q": datasets.Value("string"),
-                                  "ans": datasets.List(datasets.Value("string")), "img": datasets.Image(),
-                                  "plain": datasets.Value("string")})
+    base = {
+        "qid": [1, 2],
+        "q": ["a?", "b?"],
+        "ans": [["x"], ["y", "z"]],
+        "img": [str(png), str(png)],
+        "plain": ["p", "p"],
+    }
+    features = datasets.Features(
+        {
+            "qid": datasets.Value("int64"),
+            "q": datasets.Value("string"),
+            "ans": datasets.List(datasets.Value("string")),
+            "img": datasets.Image(),
+            "plain": datasets.Value("string"),
+        }
+    )
     folder = tmp_path / "t"
     datasets.DatasetDict({"test": datasets.Dataset.from_dict(base, features=features)}).save_to_disk(str(folder))
     cols = {"question_id": "qid", "question": "q", "answers": "ans", "image": "img"}
     ds = vo.load_hub(str(folder), {"val": "test"}, cols, "t")
     assert [(r.id, r.image, r.answers, r.answer_type, r.question_type) for r in ds.rows("val")] == [
-        ("1", "val/q1", ("x",), "", ""), ("2", "val/q2", ("y", "z"), "", "")]
+        ("1", "val/q1", ("x",), "", ""),
+        ("2", "val/q2", ("y", "z"), "", ""),
+    ]
     assert ds.image("val/q2")[0, 0].tolist() == [1, 2, 3]
 
-    assert "no split 'validation' for val (has test)" in one_line_error(vo.load_hub, str(folder), {"val": "validation"}, cols, "t")
+    assert "no split 'validation' for val (has test)" in one_line_error(
+        vo.load_hub, str(folder), {"val": "validation"}, cols, "t"
+    )
     assert "no column 'nope' for question_type" in one_line_error(
-        vo.load_hub, str(folder), {"val": "test"}, {**cols, "question_type": "nope"}, "t")
+        vo.load_hub, str(folder), {"val": "test"}, {**cols, "question_type": "nope"}, "t"
+    )
     plain = {**cols, "image": "plain"}
     assert "column 'plain' is Value, not Image" in one_line_error(vo.load_hub, str(folder), {"val": "test"}, plain, "t")
     no_answers = {"question_id": "qid", "question": "q", "image": "img"}
@@ -553,4 +675,7 @@ def test_hub_answer_forms() -> None:
     assert vo._answers([{"answer": "b", "answer_id": 2}, {"answer": "a", "answer_id": 1}], "w") == ("a", "b")
     assert vo._answers([{"answer": "b"}, {"answer": "a"}], "w") == ("b", "a")  # no ids: table order
     assert vo._answers({"answer": ["b", "a"], "answer_id": [2, 1]}, "w") == ("a", "b")  # Sequence({...}) column
-    assert one_line_error(vo._answers, [{"text": "a"}], "w") == "w: answers must be strings or objects with a string 'answer'"
+    assert (
+        one_line_error(vo._answers, [{"text": "a"}], "w")
+        == "w: answers must be strings or objects with a string 'answer'"
+    )

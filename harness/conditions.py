@@ -1,0 +1,117 @@
+"""Image conditions: what the images of a prompt (the query's and every support example's) are replaced by.
+
+- ``real``: the images themselves.
+- ``black``: all-black images of the same size: does the model need an image at all?
+- ``shuffled``: every image replaced by another image of its split, by a seeded derangement fixed for the
+  split and the evaluation seed (so questions that share an image never get it back); for naming, by an
+  image of another class. Does the model use *this* image? Only this control rules out a prefix that
+  carries the answer's form rather than the picture's content.
+- ``caption``: every image replaced by its reference caption as text ("A red circle."): what the LM does
+  from a perfect description of the picture, the ceiling a visual prefix can approach.
+
+No module here imports torch at import time: the tables label conditions without it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.data.types import Dataset
+    from harness.prompt import Prompt
+
+# Every condition and its label in tables, plots and reports.
+LABELS = {
+    "real": "real images",
+    "black": "images blacked out",
+    "shuffled": "images shuffled",
+    "caption": "images as text (ceiling)",
+}
+# Names that stand for several conditions on the command line and in grids.
+GROUPS = {"both": ("real", "black"), "all": ("real", "black", "shuffled")}
+
+
+def parse(choice: str, recipe_default: str = "real", where: str = "--images") -> list[str]:
+    """``real``, ``both`` (real and black), ``all`` (real, black and shuffled), ``recipe`` (the recipe's
+    default) or a comma list such as ``real,shuffled``: the conditions in order, each once."""
+    out: list[str] = []
+    for part in (p.strip() for p in choice.split(",")):
+        names = GROUPS.get(part) or ((recipe_default,) if part == "recipe" else (part,))
+        for name in names:
+            if name not in LABELS:
+                known = ", ".join([*LABELS, *GROUPS, "recipe"])
+                raise HarnessError(f"{where}: unknown image condition '{part}' (known: {known})")
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def label(condition: str) -> str:
+    return LABELS.get(condition, condition)
+
+
+def derangement(keys: Sequence[str], seed: str) -> dict[str, str]:
+    """A seeded permutation of ``keys`` that moves every key: one cycle through a shuffled order."""
+    order = sorted(set(keys))
+    if len(order) < 2:
+        raise HarnessError(f"the shuffled-image control needs at least 2 images, got {len(order)}")
+    random.Random(seed).shuffle(order)
+    return {key: order[(i + 1) % len(order)] for i, key in enumerate(order)}
+
+
+def other_class(classes: dict[str, list[str]], seed: str) -> dict[str, str]:
+    """Every image of ``classes`` mapped to an image of another class, one to one: the images, grouped by
+    class in a seeded order, each take the image as many places on as the largest class has images."""
+    rng = random.Random(seed)
+    groups = [sorted(set(keys)) for _, keys in sorted(classes.items()) if keys]
+    for group in groups:
+        rng.shuffle(group)
+    rng.shuffle(groups)
+    order = [key for group in groups for key in group]
+    owner = {key: i for i, group in enumerate(groups) for key in group}
+    shift = max((len(g) for g in groups), default=0)
+    if len(order) < 2 * shift or len(owner) != len(order):
+        raise HarnessError("the shuffled-image control for naming needs no class with more than half of the images "
+                           "and no image in two classes")  # fmt: skip
+    return {key: order[(i + shift) % len(order)] for i, key in enumerate(order)}
+
+
+def apply(condition: str, prompt: Prompt, dataset: Dataset, mapping: dict[str, str] | None = None) -> Prompt:
+    """``prompt`` under ``condition``; ``mapping`` (image key -> the key shown instead) for ``shuffled``."""
+    if condition == "real":
+        return prompt
+    import torch
+
+    from harness.prompt import Image
+
+    out: Prompt = []
+    for segment in prompt:
+        if not isinstance(segment, Image):
+            out.append(segment)
+        elif condition == "black":
+            out.append(Image(segment.key, torch.zeros_like(segment.pixels)))
+        elif condition == "shuffled":
+            if mapping is None or segment.key not in mapping:
+                raise HarnessError(
+                    f"dataset {dataset.name}: image '{segment.key}' has no other image to stand in for it"
+                )
+            shown = mapping[segment.key]
+            out.append(Image(shown, dataset.image(shown)))
+        else:
+            out.append(caption_text(dataset, segment.key))
+    return out
+
+
+def caption_text(dataset: Dataset, key: str) -> str:
+    """The reference caption of image ``key``, as a sentence: "A red circle." (the first, in source order)."""
+    for captions in dataset.captions.values():
+        for caption in captions:
+            if caption.image == key:
+                text = caption.text.strip()
+                return text[:1].upper() + text[1:]
+    raise HarnessError(f"dataset {dataset.name}: image '{key}' has no caption, so it cannot be given as text "
+                       "(--images caption needs a source with captions)")  # fmt: skip

@@ -1,0 +1,1 @@
+"""Task kinds (VQA, captioning, naming): one module each, registered in ``harness.kinds.base.KINDS``."""

@@ -1,0 +1,129 @@
+"""A task kind: everything that differs between VQA, captioning and naming, behind one small interface.
+
+The evaluator, the command line, sweeps, checks and the benchmark ask a task's kind (``kind_of(task)``)
+and never compare its name: a new kind is one module that subclasses ``TaskKind`` and registers an
+instance with ``KINDS.add("name", MyKind())`` (or, from another package, through the ``frozen_harness.kinds``
+entry-point group). The defaults here are those of a question-answering kind; a kind overrides what it changes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.config import TaskConfig, replace_fields
+from harness.errors import HarnessError
+from harness.plugins import Plugins
+
+if TYPE_CHECKING:
+    from harness.data.types import Dataset, Row
+    from harness.prompt import Prompt
+
+
+class TaskKind:
+    """The default behaviour of a kind whose queries are rows of a split with few-shot support drawn
+    from another split; see ``harness.kinds.vqa``, ``caption`` and ``naming`` for the three built in."""
+
+    name: ClassVar[str] = ""
+    metric: ClassVar[str] = ""  # the registered metric a task of this kind is scored with by default
+    # Options a task of this kind takes beyond TaskConfig's fields (``options:`` in its YAML,
+    # ``--task-set key=value``), with their defaults.
+    options: ClassVar[dict[str, Any]] = {}
+    # True when a query brings its own solved examples (naming episodes): there is no support pool,
+    # and a cell's shot count means something else (``as_run``).
+    own_support: ClassVar[bool] = False
+
+    # ---- what a shot count means ------------------------------------------------------------------
+    def default_shots(self, task: TaskConfig) -> int:
+        return 0
+
+    def check_shots(self, task: TaskConfig, shots: Sequence[int], flag: str) -> None:
+        """Shot counts asked for on the command line or in a file, refused with one line before anything runs."""
+        if not shots or min(shots) < 0:
+            raise HarnessError(f"{flag} expects whole numbers >= 0, got {', '.join(map(str, shots)) or 'nothing'}")
+
+    def grid_shots(self, shots: Sequence[int]) -> list[int]:
+        """A sweep's shot counts as distinct cells of this kind."""
+        return list(shots)
+
+    def as_run(self, task: TaskConfig, shots: int) -> tuple[TaskConfig, int]:
+        """(the task as run, support examples per query) for a cell of ``shots`` shots."""
+        return task, shots
+
+    def check_options(self, task: TaskConfig) -> dict[str, Any]:
+        """The task's options with defaults filled in; an unknown option is one line."""
+        unknown = sorted(set(task.options) - set(self.options))
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise HarnessError(f"task {task.name}: unknown {self.name} option '{unknown[0]}' (known: {known})")
+        return {**self.options, **task.options}
+
+    # ---- rows, support, prompts -----------------------------------------------------------------
+    def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
+        """Every query of the task's split, before ``subsample``; ``seed`` is the evaluation seed."""
+        return dataset.rows(task.split)
+
+    def support_pool(self, task: TaskConfig, dataset: Dataset) -> list[Row]:
+        return dataset.rows(task.support_split)
+
+    def prompt(self, task: TaskConfig, dataset: Dataset, row: Row, support: Sequence[Row]) -> Prompt:
+        """``[img] shot_prompt`` for each support example, then ``[img] prompt`` for the query."""
+        from harness.prompt import Image
+
+        prompt: Prompt = []
+        for shot in support:
+            prompt.append(Image(shot.image, dataset.image(shot.image)))
+            prompt.append(task.shot_prompt.format(question=shot.question, answer=reference_answer(shot)))
+        prompt.append(Image(row.image, dataset.image(row.image)))
+        prompt.append(task.prompt.format(question=row.question))
+        return prompt
+
+    def too_long(self, task: TaskConfig, shots: int, fits: int | None) -> str:
+        """What to do when a prompt does not fit the LM's context; ``fits``: most support examples that would."""
+        if fits is None:
+            return "not even a 0-shot prompt fits"
+        return f"at most {fits} shots fit (--shots {fits})"
+
+    # ---- answers and scores ---------------------------------------------------------------------
+    def answer_mode(self, task: TaskConfig) -> str:
+        """ "generate" (greedy text) or "rank" (the most likely of the query's candidate answers)."""
+        return "generate"
+
+    def candidates(self, row: Row) -> list[str]:
+        """The answers ranked for a query in "rank" mode."""
+        raise HarnessError(f"{self.name} tasks do not rank answers")
+
+    def summarize(self, task: TaskConfig, scores: Sequence[float], rows: Sequence[Row]) -> dict[str, Any]:
+        """The headline figure (key "score") and its breakdowns."""
+        from harness.metrics.vqa import official_round
+
+        return {"score": official_round(100 * sum(scores) / len(scores)), "breakdown": {}}
+
+    def record(self, task: TaskConfig, dataset: Dataset, shots: int) -> dict[str, Any]:
+        """What a run record adds to say what ran: the shot count as this kind means it, and settings
+        that change what a score means (shown with the task's name in every table)."""
+        return {"shots": shots}
+
+    def label(self, task: str, record: dict[str, Any]) -> str:
+        """The task's name in tables, with any setting of ``record`` that makes it another task."""
+        return task
+
+
+def reference_answer(row: Row) -> str:
+    """The answer written into a solved support example: the most common human answer."""
+    return Counter(row.answers).most_common(1)[0][0]
+
+
+def with_options(task: TaskConfig, options: dict[str, Any], where: str) -> TaskConfig:
+    return replace_fields(task, {"options": {**task.options, **options}}, where)
+
+
+# Every module of harness.kinds registers its kind when imported; other packages add theirs through the
+# entry-point group (the entry point names a TaskKind instance).
+KINDS: Plugins[TaskKind] = Plugins("task kind", "frozen_harness.kinds", "harness.kinds")
+
+
+def kind_of(task: TaskConfig) -> TaskKind:
+    """The kind of ``task``, from the registry (one-line error for an unknown kind)."""
+    return KINDS.get(task.kind)

@@ -1,0 +1,287 @@
+"""Frozen's open-ended naming protocol (Tsimpoukelli et al. 2021, section 4.3): episodes and texts.
+
+An episode has ``ways`` classes, each given a name: a nonsense word for open-ended naming (the
+model must bind a new word to a new visual category from the support alone), or the class's real
+name for real-name naming. The support shows, for each class, ``inner_shots`` images, each followed
+by ``"This is a {name}."``; classes are interleaved (for every shot position, all classes in a
+seeded order), and the whole block is repeated ``repeats`` times. Optional task induction text
+("Answer with dax or blicket.") comes first. The query is one more image of one of the classes,
+never one of the support images, followed by ``QUERY_TEXT``; the model is right when its text, up
+to the first period or newline, is the class's name (see ``harness.metrics.naming``).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from harness.data.types import Row
+from harness.errors import HarnessError
+from harness.kinds.base import KINDS, TaskKind, with_options
+from harness.metrics.base import METRICS, Metric
+
+if TYPE_CHECKING:
+    from harness.config import TaskConfig
+    from harness.data.types import Dataset
+    from harness.prompt import Prompt
+
+# Frozen's nonsense words. Frozen's release (fh295.github.io/frozen.html, open_ended_mi.tar.gz) only
+# says "randomized nonsense names ('dax', 'blicket' etc.)"; the full set below is the list an early
+# MAGMA-era re-implementation of these benchmarks (the `multimodal_fewshot` package, module with
+# `OpenEndedFewShot`) keeps as "the words from frozen", next to a separate list of extras it uses
+# only "if we need more". Five words cover Frozen's largest (5-way) episodes. We could not read
+# the release's own JSON files to confirm the list word for word.
+NONSENSE_NAMES: tuple[str, ...] = ("dax", "blicket", "slation", "perpo", "shously")
+
+# The protocol's fixed query text. For real names beginning with a vowel ("eagle") English wants
+# "an", but Frozen writes the same "This is a" for every class; changing the article per class
+# would hand the model the first letter of the answer, so the text stays fixed.
+QUERY_TEXT = "Question: What is this? Answer: This is a"
+
+
+def support_text(name: str) -> str:
+    """The caption after each support image. "a", never "an": the protocol's fixed text (see above)."""
+    return f"This is a {name}."
+
+
+def induction_text(names: Sequence[str]) -> str:
+    """The task-induction sentence that lists the episode's names.
+
+    Two names give the paper's own example, "Answer with dax or blicket."; for more (5-way), which
+    the paper shows no example of, we extend it the natural way: "Answer with a, b, c, d or e."
+    """
+    names = list(names)
+    if not names:
+        raise HarnessError("task induction needs at least one name")
+    if len(names) == 1:
+        return f"Answer with {names[0]}."
+    return f"Answer with {', '.join(names[:-1])} or {names[-1]}."
+
+
+def display_name(class_name: str) -> str:
+    """A class's real name as written in the prompt: underscores become spaces ("golden_retriever")."""
+    return " ".join(class_name.replace("_", " ").split())
+
+
+def _check_counts(ways: int, inner_shots: int, repeats: int, n_episodes: int, open_ended: bool, task: str) -> None:
+    for label, value, least in (("ways", ways, 1), ("inner_shots", inner_shots, 1), ("repeats", repeats, 1),
+                                ("episodes", n_episodes, 0)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise HarnessError(f"naming task {task}: {label} must be a whole number >= {least}, got {value!r}")
+    if open_ended and ways > len(NONSENSE_NAMES):
+        raise HarnessError(
+            f"naming task {task}: {ways}-way open-ended episodes need {ways} nonsense names; "
+            f"there are {len(NONSENSE_NAMES)} ({', '.join(NONSENSE_NAMES)})"
+        )
+
+
+def build_episodes(
+    classes: Mapping[str, Sequence[str]],
+    *,
+    ways: int,
+    inner_shots: int,
+    repeats: int,
+    induction: bool,
+    open_ended: bool,
+    n_episodes: int,
+    seed: int,
+    task: str,
+    query_pool: Mapping[str, Sequence[str]] | None = None,
+) -> list[Row]:
+    """``n_episodes`` naming episodes over ``classes`` (class name -> image keys), one Row each.
+
+    Deterministic in its arguments alone: classes and their images are sorted first (so neither
+    dict nor list order matters) and episode ``i`` draws everything from
+    ``random.Random(f"{task}|{seed}|{i}")``. Each episode: ``ways`` distinct classes; their names
+    (nonsense names shuffled per episode, or the real names); ``inner_shots`` distinct support
+    images per class; the query class, chosen among the episode's classes, and its query image,
+    taken from ``query_pool`` when given (e.g. another emoji vendor's drawings) and never one of the
+    episode's support images.
+    """
+    _check_counts(ways, inner_shots, repeats, n_episodes, open_ended, task)
+    pool = {name: sorted(set(keys)) for name, keys in classes.items()}
+    names = sorted(pool)
+    if len(names) < ways:
+        raise HarnessError(f"naming task {task}: {ways}-way episodes need {ways} classes; there are {len(names)}")
+    if not open_ended:
+        seen: dict[str, str] = {}
+        for name in names:
+            other = seen.setdefault(display_name(name).lower(), name)
+            if other != name:
+                raise HarnessError(f"naming task {task}: classes '{other}' and '{name}' have the same real name")
+    queries = None if query_pool is None else {name: sorted(set(keys)) for name, keys in query_pool.items()}
+    need = inner_shots if queries is not None else inner_shots + 1
+    for name in names:
+        if len(pool[name]) < need:
+            what = f"{inner_shots} support image(s)" + ("" if queries is not None else " and a query image")
+            raise HarnessError(
+                f"naming task {task}: class '{name}' has {len(pool[name])} image(s); "
+                f"{inner_shots}-shot episodes need {what}"
+            )
+        if queries is not None and not queries.get(name):
+            raise HarnessError(f"naming task {task}: the query pool has no images of class '{name}'")
+
+    episodes = []
+    for index in range(n_episodes):
+        rng = random.Random(f"{task}|{seed}|{index}")
+        chosen = rng.sample(names, ways)
+        if open_ended:
+            label = dict(zip(chosen, rng.sample(NONSENSE_NAMES, ways)))
+        else:
+            label = {c: display_name(c) for c in chosen}
+        shots = {c: rng.sample(pool[c], inner_shots) for c in chosen}
+        target = rng.choice(chosen)
+        used = {key for keys in shots.values() for key in keys}
+        candidates = [key for key in (pool if queries is None else queries)[target] if key not in used]
+        if not candidates:
+            raise HarnessError(
+                f"naming task {task}: episode {index}: every query image of class '{target}' is a support image"
+            )
+        query = rng.choice(candidates)
+        block: list[tuple[str, str]] = []
+        for position in range(inner_shots):
+            for c in rng.sample(chosen, ways):  # the classes in a seeded order at every shot position
+                block.append((shots[c][position], label[c]))
+        order = list(dict.fromkeys(name for _, name in block))  # names in order of first appearance
+        episodes.append(
+            Row(
+                id=f"{task}-{index}",
+                image=query,
+                question="",
+                answers=(label[target],),
+                answer_type="naming",
+                question_type=f"{ways}-way",
+                support=tuple(block * repeats),
+                induction=induction_text(order) if induction else "",
+            )
+        )
+    return episodes
+
+
+# Where the answer ends: a period or any line break (\n, \r, \v, \f, \x1c-\x1e, \x85, U+2028/9).
+_END = re.compile(r"[.\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def extract_name(generated: str) -> str:
+    """The answer part of a generation: up to the first period or line break, stripped, lower-cased."""
+    if not isinstance(generated, str):
+        return ""
+    return _END.split(generated, maxsplit=1)[0].strip().lower()
+
+
+def naming_accuracy(generated: str, name: str) -> float:
+    """Frozen's naming score: 1.0 when the generated text, up to the first period or line break (or the end,
+    where generation stopped at EOS), stripped and lower-cased, is exactly ``name`` (likewise stripped and
+    lower-cased), else 0.0. " dax." and "Dax\\n..." are right for "dax"; "dax is" and "blicket" are not."""
+    if not isinstance(name, str):
+        return 0.0
+    return 1.0 if extract_name(generated) == name.strip().lower() else 0.0
+
+
+# The options of a naming task (``options:`` in its YAML, ``--task-set``), with their defaults. answer:
+# "generate" (Frozen's protocol: the generated text must be the name) or "rank" (the episode's name with
+# the highest log-likelihood after the query is the answer: a closed-set reading). support_vendors and
+# query_vendor draw support and query images from different groups of the class images (emoji vendors).
+OPTIONS: dict[str, Any] = {"ways": 2, "inner_shots": 1, "repeats": 1, "induction": False, "open_ended": True,
+                           "episodes": 200, "support_vendors": None, "query_vendor": None, "answer": "generate"}  # fmt: skip
+ANSWER_MODES = ("generate", "rank")
+# The options that change what a score means: recorded with it, and shown with the task's name.
+SETTING = ("ways", "repeats", "induction")
+RANKED = " (ranked)"  # after the task label of a naming run answered by ranking the episode's names
+
+
+def naming_label(task: str, ways: int, repeats: int = 1, induction: bool = False) -> str:
+    """A naming task's name with its setting, e.g. 'miniimagenet-open 5-way +induction': the tables'
+    task label, so that 2-way and 5-way numbers are never averaged together."""
+    return f"{task} {ways}-way" + (f" x{repeats} repeats" if repeats > 1 else "") + (" +induction" if induction else "")
+
+
+class Naming(TaskKind):
+    """Frozen's naming protocol. A query is an episode that brings its own support, so a cell's shot
+    count is the episode's ``inner_shots`` (at least 1), and no support pool is drawn from."""
+
+    name = "naming"
+    metric = "naming_accuracy"
+    options = OPTIONS
+    own_support = True
+
+    def default_shots(self, task: TaskConfig) -> int:
+        return int(task.options.get("inner_shots", OPTIONS["inner_shots"]))
+
+    def check_shots(self, task: TaskConfig, shots: Sequence[int], flag: str) -> None:
+        super().check_shots(task, shots, flag)
+        if min(shots) < 1:
+            raise HarnessError(f"task {task.name}: naming needs at least 1 inner shot, got {flag} {min(shots)}")
+
+    def grid_shots(self, shots: Sequence[int]) -> list[int]:
+        return sorted({max(s, 1) for s in shots})  # 0 and 1 inner shots are the same cell
+
+    def as_run(self, task: TaskConfig, shots: int) -> tuple[TaskConfig, int]:
+        return with_options(task, {"inner_shots": shots}, f"task {task.name}"), 0
+
+    def check_options(self, task: TaskConfig) -> dict[str, Any]:
+        options = super().check_options(task)
+        if options["answer"] not in ANSWER_MODES:
+            raise HarnessError(
+                f"task {task.name}: naming option answer={options['answer']} (expected generate or rank)"
+            )
+        return options
+
+    def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
+        """Released episodes as they are, else episodes drawn from the source's classes by ``seed``."""
+        if task.split in dataset.splits:
+            return dataset.rows(task.split)
+        opts = self.check_options(task)
+        classes, query_pool = dataset.classes, None
+        if opts["support_vendors"]:
+            classes = dataset.classes_from(opts["support_vendors"])
+            query_pool = dataset.classes_from([opts["query_vendor"]])
+        if not classes:
+            raise HarnessError(f"task {task.name}: data source {dataset.name} has no image classes to name")
+        return build_episodes(classes, ways=opts["ways"], inner_shots=opts["inner_shots"], repeats=opts["repeats"],
+                              induction=opts["induction"], open_ended=opts["open_ended"], n_episodes=opts["episodes"],
+                              seed=seed, task=task.name, query_pool=query_pool)  # fmt: skip
+
+    def support_pool(self, task: TaskConfig, dataset: Dataset) -> list[Row]:
+        return []
+
+    def prompt(self, task: TaskConfig, dataset: Dataset, row: Row, support: Sequence[Row]) -> Prompt:
+        from harness.prompt import Image
+
+        prompt: Prompt = [row.induction] if row.induction else []
+        for image, name in row.support:
+            prompt += [Image(image, dataset.image(image)), support_text(name)]
+        return prompt + super().prompt(task, dataset, row, support)
+
+    def too_long(self, task: TaskConfig, shots: int, fits: int | None) -> str:
+        return "use fewer ways or inner shots (--task-set ways=... / inner_shots=...)"
+
+    def answer_mode(self, task: TaskConfig) -> str:
+        return self.check_options(task)["answer"]
+
+    def candidates(self, row: Row) -> list[str]:
+        """The episode's names, sorted (the first wins a tie), each after a space: " dax"."""
+        return sorted({name for _, name in row.support})
+
+    def record(self, task: TaskConfig, dataset: Dataset, shots: int) -> dict[str, Any]:
+        options = self.check_options(task)
+        out: dict[str, Any] = {"shots": 0}  # released episodes: their own setting, which the file names
+        if task.split not in dataset.splits:  # generated episodes: their setting goes with the numbers
+            out = {"shots": options["inner_shots"], **{k: options[k] for k in SETTING}}
+        if options["answer"] == "rank":
+            out["answer"] = "rank"
+        return out
+
+    def label(self, task: str, record: dict[str, Any]) -> str:
+        if all(record.get(k) is not None for k in SETTING):
+            task = naming_label(task, int(record["ways"]), int(record["repeats"]), bool(record["induction"]))
+        return task + (RANKED if record.get("answer") == "rank" else "")
+
+
+KINDS.add("naming", Naming())
+METRICS.add(
+    "naming_accuracy",
+    Metric("naming accuracy", sample=lambda task, prediction, row: naming_accuracy(prediction, row.answers[0])),
+)

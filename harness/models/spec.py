@@ -1,0 +1,105 @@
+"""A model name resolved: ``smollm2-135m-frozen`` -> LM + recipe + encoder + training data, no weights loaded.
+
+A ModelSpec is everything that decides the trained weights; its fingerprint keys the checkpoint
+store, so a changed recipe, LM file or training set never reuses a stale checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from harness import paths, registry
+from harness.config import EncoderSpec, Recipe, replace_fields
+from harness.errors import HarnessError
+from harness.models import lms
+
+# Recipe fields that change how training is run, not what it produces.
+_NOT_FINGERPRINTED = ("description", "save_every")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    lm: lms.ResolvedLM
+    recipe: Recipe
+    encoder: EncoderSpec
+    data_version: str
+    weights: str = ""  # --checkpoint: a safetensors file of weights trained elsewhere (then never trained here)
+    weights_sha256: str = ""
+    external = False  # built by the harness (see harness.models.external for models that are not)
+
+    @property
+    def fingerprint(self) -> str:
+        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k not in _NOT_FINGERPRINTED}
+        described = {
+            "lm": self.lm.identity,
+            "encoder": dataclasses.asdict(self.encoder),
+            "recipe": recipe,
+            "train_data": self.data_version,
+        }
+        if self.weights_sha256:  # only then: the fingerprints of models trained here stay what they were
+            described["weights"] = self.weights_sha256
+        return paths.fingerprint(described)
+
+    @property
+    def eval_images(self) -> str:
+        return self.recipe.eval_images
+
+    @property
+    def folder_name(self) -> str:
+        return self.name
+
+    @property
+    def checkpoint_dir(self):
+        return paths.home() / "checkpoints" / f"{self.lm.spec.key}-{self.recipe.name}-{self.fingerprint}"
+
+    def describe(self) -> dict[str, Any]:
+        described = {
+            "name": self.name,
+            "lm": self.lm.spec.key,
+            "lm_identity": self.lm.identity,
+            "recipe": dataclasses.asdict(self.recipe),
+            "encoder": self.encoder.key,
+            "train_data_version": self.data_version,
+            "fingerprint": self.fingerprint,
+        }
+        if self.weights:
+            described["weights"] = {"file": self.weights, "sha256": self.weights_sha256}
+        return described
+
+
+def resolve(
+    name: str, overrides: dict[str, Any] | None = None, lm_path: str | None = None, checkpoint: str | None = None
+):
+    """Parse and resolve a model name (cheap: finds files, loads no weights): a ModelSpec, or for a
+    model from outside the registry (``file.py:Class``, an entry point, ``hf:...``) an ExternalSpec,
+    whose ``--set`` values are constructor arguments."""
+    from harness.data import sources
+    from harness.models import external
+
+    if external.is_external(name):
+        if lm_path or checkpoint:
+            raise HarnessError(
+                f"--model {name}: --lm-path and --checkpoint are for the harness's own <lm>-<recipe> models"
+            )
+        return external.resolve(name, overrides)
+    parsed = registry.parse_model_name(name)
+    recipe = parsed.recipe
+    if overrides:
+        recipe = replace_fields(recipe, overrides, f"--set for recipe '{recipe.name}'")
+    encoder = registry.ENCODERS.get(recipe.encoder)
+    resolved = lms.resolve(parsed.lm, lm_path)
+    # The canonical name, so an alias ("smollm2-frozen") shares run records with its full name.
+    canonical = f"{parsed.lm.key}-{parsed.recipe.name}"
+    if checkpoint:
+        from pathlib import Path
+
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise HarnessError(f"--checkpoint {checkpoint}: no such file")
+        # Named after its file, so tables never show it as the model this harness trained.
+        return ModelSpec(f"{canonical}@{external.safe_name(path.stem)}", resolved, recipe, encoder,
+                         sources.load(recipe.train_data).version, str(path.resolve()), paths.file_sha256(path))  # fmt: skip
+    return ModelSpec(canonical, resolved, recipe, encoder, sources.load(recipe.train_data).version)

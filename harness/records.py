@@ -1,0 +1,76 @@
+"""The run record: what one evaluation measured, as written to its ``metrics.json`` and indexed in the
+results database. A typed dataclass, read back from records of every earlier version (fields added since
+take their defaults), and written in the same flat JSON shape as always.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Written only when they differ from their default, so records keep the shape earlier versions wrote.
+_OPTIONAL = {"per_question_type": None, "skip_bad_samples": False, "skipped": 0, "skipped_examples": [],
+             "ways": None, "repeats": None, "induction": None, "answer": None, "events": [], "task_label": "",
+             "empty_answers": 0}  # fmt: skip
+
+
+@dataclass
+class RunRecord:
+    task: str  # the task's registry name
+    model: str
+    model_fingerprint: str
+    shots: int  # support examples per query; a naming run's inner shots
+    seed: int
+    images: str  # real | black | shuffled | caption
+    limit: int  # 0: every query; N: the first N only (partial)
+    run_dir: str
+    partial: bool
+    metric: str  # the metric's title, e.g. "VQA accuracy"
+    score: float  # the headline figure, in points, rounded as the official scripts round
+    n: int  # queries scored
+    ci95: list[float]  # bootstrap 95% interval of the score over queries, in points
+    breakdown: dict[str, float] = field(default_factory=dict)  # per answer type (VQA)
+    per_question_type: dict[str, float] | None = None
+    corpus: dict[str, float] = field(default_factory=dict)  # corpus figures (Bleu_1 .. CIDEr), written flat
+    skip_bad_samples: bool = False
+    skipped: int = 0  # queries skipped for an unreadable image (--skip-bad-samples)
+    skipped_examples: list[str] = field(default_factory=list)
+    ways: int | None = None  # a naming run on generated episodes: the setting that makes it another task
+    repeats: int | None = None
+    induction: bool | None = None
+    answer: str | None = None  # "rank": a naming run answered by ranking the episode's names
+    events: list[dict] = field(default_factory=list)  # what happened on the way (out of memory)
+    task_label: str = ""  # the task's name in tables, with the setting that makes it another task
+    empty_answers: int = 0  # queries whose answer was empty text
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "corpus"}
+        for key, default in _OPTIONAL.items():
+            if out[key] == default:
+                del out[key]
+        return {**out, **self.corpus}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        """A record of any version: keys it lacks take defaults; numbers this class has no field for are
+        its corpus figures."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {"limit": 0, "partial": False, "run_dir": "",
+                  **{k: v for k, v in data.items() if k in known and k != "corpus"}}  # fmt: skip
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in values and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name != "corpus"]  # fmt: skip
+        if missing:
+            raise ValueError(f"not a run record: no '{missing[0]}'")
+        corpus = {k: v for k, v in data.items() if k not in known and isinstance(v, (int, float))
+                  and not isinstance(v, bool)}  # fmt: skip
+        return cls(**values, corpus=corpus)
+
+    @property
+    def label(self) -> str:
+        return self.task_label or self.task
+
+    @property
+    def all_empty(self) -> bool:
+        """Every answer was empty text: a model that says nothing, reported as such, not as a score of 0."""
+        return self.n > 0 and self.empty_answers >= self.n

@@ -1,0 +1,70 @@
+"""The shape of the code: modules of a few hundred lines, no import cycles (lazy imports counted), dispatch by
+the kind registry."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+HARNESS = Path(__file__).resolve().parents[2] / "harness"
+MODULES = sorted(HARNESS.rglob("*.py"))
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(HARNESS.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(HARNESS.parent)): n for p in MODULES if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def test_package_init_files_hold_no_code():
+    for path in HARNESS.rglob("__init__.py"):
+        body = [node for node in ast.parse(path.read_text()).body if not isinstance(node, ast.Expr)]
+        assert all(isinstance(n, ast.Assign) and n.targets[0].id == "__version__" for n in body), path
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The harness modules a module imports, at load or inside a function (TYPE_CHECKING blocks left out)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(sub) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for sub in ast.walk(node)}  # fmt: skip
+    found = set()
+    for sub in ast.walk(tree):
+        if id(sub) in typing_only:
+            continue
+        if isinstance(sub, ast.Import):
+            found |= {a.name for a in sub.names}
+        elif isinstance(sub, ast.ImportFrom) and sub.module:
+            found |= {f"{sub.module}.{a.name}" for a in sub.names} | {sub.module}
+    return {m for m in found if m in known}
+
+
+def test_no_import_cycles():
+    known = {_name(p): p for p in MODULES}
+    graph = {name: _imports(path, set(known)) - {name} for name, path in known.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(nxt) :], nxt]))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_the_code_asks_the_task_not_its_kind():
+    """Dispatch goes through the kind registry: at most four comparisons of a task's kind by name, anywhere."""
+    pattern = re.compile(r"\bkind\s*(==|!=|\bin\b|\bnot in\b)")
+    found = [f"{p.relative_to(HARNESS.parent)}:{i}" for p in MODULES
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line.split("#")[0])]  # fmt: skip
+    assert len(found) <= 4, found
