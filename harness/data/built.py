@@ -98,10 +98,11 @@ def _sentence(concept: str) -> str:
     return f"{'an' if concept[:1] in 'aeiou' else 'a'} {concept}."
 
 
-def load_emoji() -> Dataset:
+def load_emoji(name: str = "emoji") -> Dataset:
     """Classes {concept: image keys of every vendor}; captions "a grinning face." per image, google
-    and facebook images in train, twitter in test. No rows: naming episodes come from the classes."""
-    table, manifest = open_built("emoji")
+    and facebook images in train, twitter in test. No rows: naming episodes come from the classes.
+    ``name``: the build under ``$HARNESS_HOME/data/`` to read (tiny-emoji, its tiny twin, has the same layout)."""
+    table, manifest = open_built(name)
     cols = table.select_columns(["concept", "short_name", "vendor", "skin_tone"]).to_dict()
     classes: dict[str, list[str]] = {}
     captions: dict[str, list[Caption]] = {"train": [], "test": []}
@@ -113,13 +114,14 @@ def load_emoji() -> Dataset:
         locations[key] = index
         classes.setdefault(concept, []).append(key)
         captions["test" if vendor in EMOJI_TEST_VENDORS else "train"].append(Caption(key, _sentence(concept)))
-    loader = image_loader("emoji", table, locations)
-    return Dataset("emoji", manifest["version"], {}, captions, classes=classes, image_loader=loader)
+    loader = image_loader(name, table, locations)
+    return Dataset(name, manifest["version"], {}, captions, classes=classes, image_loader=loader)
 
 
-def load_tuxpaint() -> Dataset:
-    """Caption rows per split (one reference: the stamp's English caption) and training captions."""
-    table, manifest = open_built("tuxpaint")
+def load_tuxpaint(name: str = "tuxpaint") -> Dataset:
+    """Caption rows per split (one reference: the stamp's English caption) and training captions.
+    ``name``: the build under ``$HARNESS_HOME/data/`` to read (tiny-tuxpaint, its tiny twin, has the same layout)."""
+    table, manifest = open_built(name)
     cols = table.select_columns(["key", "caption", "split"]).to_dict()
     splits: dict[str, list[Row]] = {"train": [], "test": []}
     captions: dict[str, list[Caption]] = {"train": [], "test": []}
@@ -128,8 +130,8 @@ def load_tuxpaint() -> Dataset:
         locations[key] = index
         splits[split].append(Row(id=key, image=key, answers=(caption,), answer_type="caption"))
         captions[split].append(Caption(key, caption))
-    loader = image_loader("tuxpaint", table, locations)
-    return Dataset("tuxpaint", manifest["version"], splits, captions, image_loader=loader)
+    loader = image_loader(name, table, locations)
+    return Dataset(name, manifest["version"], splits, captions, image_loader=loader)
 
 
 def availability(name: str) -> str:

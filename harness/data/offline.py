@@ -203,7 +203,7 @@ def _build_emoji(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
         "renamed_concepts": renamed,
     }
     text = ("concept", "short_name", "category", "subcategory", "vendor", "skin_tone")
-    return dict(columns), _features(text), manifest
+    return dict(columns), table_features(text), manifest
 
 
 def _emoji_concepts(entries: list[dict]) -> dict[str, str]:
@@ -271,7 +271,7 @@ def _build_tuxpaint(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dic
             "captions_without_image": orphans,
         },
     }
-    return dict(columns), _features(("key", "caption", "category", "split")), manifest
+    return dict(columns), table_features(("key", "caption", "category", "split")), manifest
 
 
 def _stamp_caption(path: Path) -> str:
@@ -294,28 +294,32 @@ def _version(package: str, version: str, packages: list[dict], options: dict) ->
     return f"{package}=={version}:{paths.fingerprint({'archives': checksums, 'options': options, 'format': FORMAT})}"
 
 
-def _features(text_columns: Iterable[str]) -> Any:
+def table_features(text_columns: Iterable[str]) -> Any:
     import datasets
 
     return datasets.Features({**{c: datasets.Value("string") for c in text_columns}, "image": datasets.Image()})
 
 
-def _write(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
-    """Save the table and manifest in a sibling folder, then swap it in by renames."""
+def save_build(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
+    """Write a build into ``folder``: the ``datasets`` table in ``table/`` and ``manifest.json``, to which the
+    sha256 of every table file is added (``files``). ``harness.data.tiny_built`` writes its twins with it."""
     import datasets
 
+    table = datasets.Dataset.from_dict(columns, features=features)
+    table.save_to_disk(str(folder / "table"))
+    manifest["files"] = {
+        p.relative_to(folder).as_posix(): sha256_of(p) for p in sorted((folder / "table").rglob("*")) if p.is_file()
+    }
+    paths.atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _write(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
+    """Save the table and manifest in a sibling folder, then swap it in by renames."""
     staging = folder.with_name(f".{folder.name}.building-{os.getpid()}")
     old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        table = datasets.Dataset.from_dict(columns, features=features)
-        table.save_to_disk(str(staging / "table"))
-        manifest["files"] = {
-            p.relative_to(staging).as_posix(): sha256_of(p)
-            for p in sorted((staging / "table").rglob("*"))
-            if p.is_file()
-        }
-        paths.atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        save_build(staging, columns, features, manifest)
         if folder.exists():
             os.replace(folder, old)
         os.replace(staging, folder)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from harness import registry
+from harness.data import tiny_vqa as tv
 from harness.data import vqa_official as vo
 from harness.errors import HarnessError
 
@@ -94,101 +95,29 @@ def write_images(root: Path) -> None:
         Image.new("RGB", size, colour).save(root / folder / f"COCO_{folder}_{image_id:012d}.jpg", quality=95)
 
 
-def info() -> dict:
-    return {
-        "description": "This is v2.0 of the VQA dataset.",
-        "url": "http://visualqa.org",
-        "version": "2.0",
-        "year": 2017,
-        "contributor": "VQA Team",
-        "date_created": "2017-04-26 17:07:13",
-    }
-
-
-LICENSE = {
-    "url": "http://creativecommons.org/licenses/by/4.0/",
-    "name": "Creative Commons Attribution 4.0 International License",
-}
+# The files' JSON comes from the tiny twins' generator (one copy of the official layouts).
+VQAV2_QUESTIONS = [tv.Question(*row) for row in VQAV2]
+OKVQA_QUESTIONS = [tv.okvqa_question(*row) for row in OKVQA]
 
 
 def vqav2_questions(sub: str) -> dict:
-    return {
-        "info": info(),
-        "task_type": "Open-Ended",
-        "data_type": "mscoco",
-        "license": LICENSE,
-        "data_subtype": sub,
-        "questions": [
-            {"image_id": image_id, "question": q, "question_id": qid}
-            for s, qid, image_id, q, _, _, _ in VQAV2
-            if s == sub
-        ],
-    }
+    return tv.vqav2_questions(sub, VQAV2_QUESTIONS)
 
 
 def vqav2_annotations(sub: str) -> dict:
-    annotations = []
-    for s, qid, image_id, _, qtype, atype, answers in VQAV2:
-        if s != sub:
-            continue
-        listed = [
-            {"answer": a, "answer_confidence": "yes" if n % 3 else "maybe", "answer_id": n + 1}
-            for n, a in enumerate(answers)
-        ]
-        if qid == 42002:  # answer_id order, not file order, is the answer order
-            listed.reverse()
-        annotations.append(
-            {
-                "question_type": qtype,
-                "multiple_choice_answer": max(set(answers), key=answers.count),
-                "answers": listed,
-                "image_id": image_id,
-                "answer_type": atype,
-                "question_id": qid,
-            }
-        )
-    return {"info": info(), "license": LICENSE, "data_subtype": sub, "annotations": annotations, "data_type": "mscoco"}
+    obj = tv.vqav2_annotations(sub, VQAV2_QUESTIONS)
+    for annotation in obj["annotations"]:
+        if annotation["question_id"] == 42002:  # answer_id order, not file order, is the answer order
+            annotation["answers"].reverse()
+    return obj
 
 
 def okvqa_questions(sub: str) -> dict:
-    return {
-        "license": LICENSE,
-        "data_subtype": sub,
-        "task_type": "Open-Ended",
-        "questions": [
-            {"image_id": image_id, "question": q, "question_id": qid} for s, qid, image_id, q, _, _ in OKVQA if s == sub
-        ],
-        "info": {"year": 2019, "version": "1.1", "description": "This is v1.1 of the OK-VQA dataset."},
-        "data_type": "mscoco",
-    }
+    return tv.okvqa_questions(sub, OKVQA_QUESTIONS)
 
 
 def okvqa_annotations(sub: str) -> dict:
-    annotations = []
-    for s, qid, image_id, _, qtype, five in OKVQA:
-        if s != sub:
-            continue
-        twice = [pair for pair in five for _ in range(2)]
-        annotations.append(
-            {
-                "image_id": image_id,
-                "answer_type": "other",
-                "question_type": qtype,
-                "question_id": qid,
-                "answers": [
-                    {"answer_id": n + 1, "raw_answer": raw, "answer_confidence": "yes", "answer": stem}
-                    for n, (stem, raw) in enumerate(twice)
-                ],
-                "confidence": 3,
-            }
-        )
-    return {
-        "license": LICENSE,
-        "data_subtype": sub,
-        "annotations": annotations,
-        "info": {"version": "1.1"},
-        "data_type": "mscoco",
-    }
+    return tv.okvqa_annotations(sub, OKVQA_QUESTIONS)
 
 
 def dump(path: Path, obj: dict) -> Path:
