@@ -32,6 +32,7 @@ import yaml
 from tabulate import tabulate
 
 from harness import paths, registry
+from harness.conditions import LABELS
 from harness.config import from_mapping, parse_yaml, read_yaml
 from harness.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
 from harness.errors import HarnessError
@@ -58,7 +59,7 @@ class Cell:
     shots: int = 0  # support examples; for a naming task Frozen's inner shots (0: the task's own)
     seed: int = 0
     limit: int = 0  # the first N queries (0: all)
-    images: str = "real"  # "real" | "black"
+    images: str = "real"  # an image condition (harness.conditions): real, black, shuffled or caption
     set: dict = field(default_factory=dict)  # recipe overrides (part of the model's fingerprint)
     checkpoint: str = ""  # weights trained elsewhere, as `--checkpoint` (relative to the baseline file's folder)
     name: str = ""  # the row's label (default: task, model, images, shots, seed)
@@ -73,7 +74,7 @@ class Cell:
             "shots": self.shots >= 0,
             "seed": self.seed >= 0,
             "limit": self.limit >= 0,
-            "images": self.images in ("real", "black"),
+            "images": self.images in LABELS,
             "rule": self.rule in RULES,
             "expected": not math.isinf(self.expected),
             "tolerance": not self.tolerance < 0 and not math.isinf(self.tolerance),
@@ -295,6 +296,12 @@ def update(path: Path, raw: dict, cells: list[Cell], results: list) -> list[str]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.invariance:
+        from harness.invariance import cmd_invariance
+
+        return cmd_invariance(args)
+    if not args.baseline:
+        raise HarnessError("check needs --baseline FILE (a regression check) or --invariance (with --task and --model)")
     path = Path(args.baseline)
     baseline, cells, raw = load(path, need_expected=not args.update)
     device = args.device or baseline.device

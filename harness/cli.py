@@ -60,9 +60,12 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot support draw")
     p.add_argument(
         "--images",
-        choices=["real", "black", "both", "recipe"],
+        metavar="CONDITION",
         default=images_default,
-        help="evaluate with real images, blacked-out images, both, or the recipe's default",
+        help="image conditions: real, black (blacked out), shuffled (each image replaced by another of its split; "
+        "for naming, of another class), caption (each image given as its caption text: the ceiling), both "
+        "(real,black), all (real,black,shuffled), recipe (the recipe's default), or a comma list such as "
+        "real,shuffled",
     )
     p.add_argument(
         "--batch-size",
@@ -123,7 +126,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
     p.add_argument("--no-published", action="store_true", help="leave out the published numbers")
-    p = sub.add_parser("compare", help="deltas against a baseline model with paired bootstrap 95%% CIs")
+    p = sub.add_parser(
+        "compare",
+        help="deltas against a baseline model with paired bootstrap 95%% CIs and paired p-values",
+        description="Every other model and image condition as a delta against the baseline's real-image runs, over "
+        "the same (seed, sample) pairs, with a paired bootstrap 95%% CI (two-level, seeds then samples, where a cell "
+        "has several seeds) and a paired p-value: exact McNemar for 0/1 scores, a sign-flip permutation test for "
+        "fractional (VQA) and continuous (CIDEr) ones. The p-values are adjusted for every comparison in the table "
+        "by Holm's method; * marks a cell significant at 0.05 after adjustment, and the footer says how many "
+        "comparisons were adjusted for. --format csv gives one row per comparison, with p_value and p_holm.",
+    )
     p.add_argument("--baseline", required=True, help="the model every other row is compared with, e.g. gpt2-frozen")
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
@@ -156,8 +168,28 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch", type=int, default=0, help="the harness's generation batch (default: the size's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the LM's decoder for the harness's path")
     p.add_argument("--out", default=None, help="folder of the JSON record (default results/bench)")
-    p = sub.add_parser("check", help="regression check: run a baseline file's cells, exit 1 if a score fell")
-    p.add_argument("--baseline", required=True, help="a baseline YAML, e.g. results/regression/cpu.yaml")
+    p = sub.add_parser(
+        "check",
+        help="regression check: run a baseline file's cells, exit 1 if a score fell; or --invariance: evaluate "
+        "one cell with other batch sizes, orders and process counts, exit 1 if an answer changed",
+    )
+    p.add_argument("--baseline", help="a baseline YAML, e.g. results/regression/cpu.yaml")
+    p.add_argument(
+        "--invariance",
+        action="store_true",
+        help="evaluate the cell of --task and --model at batch size 1, 7 and the default, in reverse and shuffled "
+        "order, and in 2 processes (and bf16 vs fp32 on CUDA, reported only), each from scratch in a throw-away "
+        "folder, and compare the answers item by item",
+    )
+    p.add_argument("--task", help="--invariance: the task")
+    p.add_argument("--model", help="--invariance: the model (any form `run` takes, e.g. path/file.py:Class)")
+    p.add_argument("--checkpoint", help="--invariance: weights trained elsewhere, as for `run`")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--task-set", dest="task_overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--shots", default=None, help="--invariance: one shot count (a naming task's: inner shots)")
+    p.add_argument("--images", default="real", help="--invariance: image conditions, as for `run`")
+    p.add_argument("--seed", type=int, default=0, help="--invariance: the few-shot seed")
+    p.add_argument("--limit", type=int, default=0, help="--invariance: the first N queries only")
     p.add_argument(
         "--update",
         action="store_true",

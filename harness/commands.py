@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import distributed, registry
+from harness import conditions, distributed, registry
 from harness.config import parse_overrides
 from harness.errors import HarnessError
 
@@ -44,16 +44,12 @@ def _shots(text: str | None, task) -> list[int]:
     return shots
 
 
-def _conditions(choice: str, recipe_default: str) -> list[str]:
-    return {"both": ["real", "black"], "recipe": [recipe_default]}.get(choice, [choice])
-
-
 def _print_results(results: list) -> None:
     table = []
     for result in results:
         m = result.record
         low, high = m.ci95
-        label = "real images" if m.images == "real" else "images blacked out"
+        label = conditions.label(m.images)
         partial = (" (partial)" if m.partial else "") + (f" ({m.skipped} skipped)" if m.skipped else "")
         row = [m.model, label, m.task, m.shots, f"{m.n}{partial}", f"{m.score:.2f}", f"[{low:.1f}, {high:.1f}]"]
         row += [f"{v:.2f}" for v in m.breakdown.values()]
@@ -72,10 +68,11 @@ def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
 
     task = _task(args)
     shots = _shots(args.shots, task)  # bad options fail now, before the model is looked for
+    conditions.parse(args.images)
     EvalSettings(batch_size=args.batch_size, limit=args.limit)
     spec = _spec(args)
     lm_map = device_map(args.lm_device_map, spec)
-    cells = expand(spec, task, shots, [args.seed], _conditions(args.images, spec.eval_images), limit=args.limit,
+    cells = expand(spec, task, shots, [args.seed], conditions.parse(args.images, spec.eval_images), limit=args.limit,
                    batch_size=args.batch_size, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
     results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing=train_missing)
     _print_results(results)
@@ -190,9 +187,13 @@ def _print_table(table, fmt: str) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness import tables
 
-    _print_table(tables.compare(_results_frame(args.task), args.baseline), args.format)
-    print("Δ in points (other - baseline) over the same seed and sample pairs, paired bootstrap 95% CI; "
-          "* = the interval excludes zero")  # fmt: skip
+    frame = _results_frame(args.task)
+    found = tables.comparisons(frame, args.baseline)
+    if args.format == "csv":
+        print(found.to_csv(index=False), end="")
+    else:
+        _print_table(tables.compare(frame, args.baseline), args.format)
+    print(tables.compare_footer(found))
     return 0
 
 

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.config import TaskConfig
     from harness.data.types import Dataset
+    from harness.kinds.base import TaskKind
     from harness.prompt import Prompt
 
 # Every condition and its label in tables, plots and reports.
@@ -80,38 +82,37 @@ def other_class(classes: dict[str, list[str]], seed: str) -> dict[str, str]:
     return {key: order[(i + shift) % len(order)] for i, key in enumerate(order)}
 
 
+def stand_ins(condition: str, kind: TaskKind, task: TaskConfig, dataset: Dataset, seed: int) -> dict[str, str] | None:
+    """What stands in for each image under ``condition``: another image's key (``shuffled``, from the task's
+    kind), its caption (``caption``), or nothing to look up (``real``, ``black``)."""
+    if condition == "shuffled":
+        return kind.stand_ins(task, dataset, seed)
+    if condition == "caption":
+        texts: dict[str, str] = {}
+        for captions in dataset.captions.values():
+            for caption in captions:
+                text = caption.text.strip()
+                texts.setdefault(caption.image, text[:1].upper() + text[1:])
+        return texts
+    return None
+
+
 def apply(condition: str, prompt: Prompt, dataset: Dataset, mapping: dict[str, str] | None = None) -> Prompt:
-    """``prompt`` under ``condition``; ``mapping`` (image key -> the key shown instead) for ``shuffled``."""
-    if condition == "real":
-        return prompt
-    import torch
+    """``prompt`` under ``condition``, with ``stand_ins``' mapping for ``shuffled`` and ``caption``."""
+    from harness.prompt import Image, blacked_out
 
-    from harness.prompt import Image
-
+    if condition in ("real", "black"):
+        return prompt if condition == "real" else blacked_out(prompt)
     out: Prompt = []
     for segment in prompt:
         if not isinstance(segment, Image):
             out.append(segment)
-        elif condition == "black":
-            out.append(Image(segment.key, torch.zeros_like(segment.pixels)))
+        elif mapping is None or segment.key not in mapping:
+            what = "other image to stand in for it" if condition == "shuffled" else "caption to give it as text"
+            raise HarnessError(f"--images {condition}: image '{segment.key}' of dataset {dataset.name} has no {what}")
         elif condition == "shuffled":
-            if mapping is None or segment.key not in mapping:
-                raise HarnessError(
-                    f"dataset {dataset.name}: image '{segment.key}' has no other image to stand in for it"
-                )
             shown = mapping[segment.key]
             out.append(Image(shown, dataset.image(shown)))
         else:
-            out.append(caption_text(dataset, segment.key))
+            out.append(mapping[segment.key])
     return out
-
-
-def caption_text(dataset: Dataset, key: str) -> str:
-    """The reference caption of image ``key``, as a sentence: "A red circle." (the first, in source order)."""
-    for captions in dataset.captions.values():
-        for caption in captions:
-            if caption.image == key:
-                text = caption.text.strip()
-                return text[:1].upper() + text[1:]
-    raise HarnessError(f"dataset {dataset.name}: image '{key}' has no caption, so it cannot be given as text "
-                       "(--images caption needs a source with captions)")  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from harness import distributed, paths, stats, tasks
+from harness import conditions, distributed, paths, stats, tasks
 from harness.config import TaskConfig, from_mapping
 from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
@@ -25,7 +25,7 @@ from harness.fewshot import draw_support
 from harness.kinds.base import TaskKind, kind_of
 from harness.metrics.base import metric_of
 from harness.models import api
-from harness.prompt import blacked_out, describe
+from harness.prompt import describe
 from harness.records import RunRecord
 from harness.results import ResultsDB, RunDir
 
@@ -52,7 +52,7 @@ def default_batch_size(model) -> int:
 class EvalSettings:
     shots: int = 0
     seed: int = 0
-    images: str = "real"  # "real" | "black"
+    images: str = "real"  # an image condition: real, black, shuffled or caption (harness.conditions)
     batch_size: int = 0  # prompts per batch; 0: by device (default_batch_size)
     limit: int = 0  # 0: every row; N: the first N rows only, a quick look marked partial everywhere
     skip_bad_samples: bool = False  # a query whose image cannot be read is skipped and counted, not an error
@@ -61,6 +61,8 @@ class EvalSettings:
         for name, what in (("batch_size", "prompts per batch, 0: by device"), ("limit", "0: every query")):
             if getattr(self, name) < 0:
                 raise HarnessError(f"invalid {name} = {getattr(self, name)!r} ({what})")
+        if self.images not in conditions.LABELS:
+            raise HarnessError(f"invalid images = {self.images!r} (one of: {', '.join(conditions.LABELS)})")
 
     def describe(self) -> dict:
         # batch_size is left out: it changes nothing in the answers.
@@ -89,10 +91,16 @@ def run_folder(spec, task: TaskConfig, settings: EvalSettings) -> RunDir:
 
 
 def evaluate(
-    model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSettings, progress: bool = True
+    model: api.HarnessModel,
+    spec,
+    task: TaskConfig,
+    settings: EvalSettings,
+    progress: bool = True,
+    order: str = "given",
 ) -> RunRecord:
     """Evaluate (resuming if interrupted) and return the run record; a finished run is read back, not redone.
-    ``spec``: the model's ModelSpec or ExternalSpec (its name and fingerprint key the run)."""
+    ``spec``: the model's ModelSpec or ExternalSpec (its name and fingerprint key the run). ``order``: the
+    order the queries are answered in (given, reversed, shuffled), which must change nothing."""
     run = run_folder(spec, task, settings)
     if (done := distributed.broadcast(run.metrics())) is not None:
         if distributed.is_main():
@@ -105,6 +113,7 @@ def evaluate(
     if settings.shots and kind.own_support:
         raise HarnessError(f"task {task.name}: its queries bring their own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
+    stand_ins = conditions.stand_ins(settings.images, kind, task, dataset, settings.seed)
     mode = kind.answer_mode(task)
     if mode == "rank" and not callable(getattr(model, "loglikelihood", None)):
         raise HarnessError(f"task {task.name} with answer=rank ranks answers by log-likelihood: model {spec.name} "
@@ -124,7 +133,7 @@ def evaluate(
     # Rank 0 alone reads and writes the run record; the other ranks learn from it what is left to do.
     finished = {s["id"]: s for s in run.finished_samples()} if main else {}
     done_ids = distributed.broadcast(set(finished))
-    todo = [r for r in rows if r.id not in done_ids]
+    todo = _ordered([r for r in rows if r.id not in done_ids], order, task.name)
     if done_ids:
         log.info("resuming %s: %d of %d samples already done", run.folder, len(done_ids), len(rows))
     size = settings.batch_size or default_batch_size(model)
@@ -135,7 +144,7 @@ def evaluate(
         total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main)
     )
     for start in range(0, n_batches * size, size):
-        batch, prompts, skipped = _prompts(task, dataset, mine[start : start + size], pool, settings)
+        batch, prompts, skipped = _prompts(task, dataset, mine[start : start + size], pool, settings, stand_ins)
         _check_context(model, kind, task, dataset, batch, prompts, pool, settings)
         if not batch:
             predictions = []
@@ -166,6 +175,8 @@ def evaluate(
         "task": task.name,
         "model": spec.name,
         "model_fingerprint": spec.fingerprint,
+        "model_family": spec.family,
+        "train_seed": spec.train_seed,
         **settings.describe(),
         "run_dir": str(run.folder),
         "partial": len(rows) < len(all_rows),
@@ -182,14 +193,29 @@ def evaluate(
     return distributed.broadcast(finish(run, task, scored, [finished[r.id] for r in scored], base))
 
 
-def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], settings: EvalSettings):
-    """(rows kept, their prompts, skipped-sample records): with --skip-bad-samples a query whose image
-    (or a support image) cannot be read is recorded as skipped with the reason; otherwise it stops the run."""
+def _ordered(rows: list[Row], order: str, task: str) -> list[Row]:
+    """The queries in the order they are answered: as given, reversed, or shuffled (seeded): answers and
+    scores must not depend on it (``harness check --invariance``)."""
+    if order == "reversed":
+        return rows[::-1]
+    if order == "shuffled":
+        import random
+
+        return random.Random(f"order|{task}").sample(rows, len(rows))
+    return rows
+
+
+def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], settings: EvalSettings,
+             stand_ins: dict[str, str] | None):  # fmt: skip
+    """(rows kept, their prompts under the run's image condition, skipped-sample records): with
+    --skip-bad-samples a query whose image (or a support image) cannot be read is recorded as skipped with
+    the reason; otherwise it stops the run."""
     kept, prompts, skipped = [], [], []
     for r in batch:
         try:
             support = draw_support(task.name, settings.seed, r, pool, settings.shots)
             prompt = tasks.build_prompt(task, dataset, r, support)
+            prompt = conditions.apply(settings.images, prompt, dataset, stand_ins)
         except BadImage as err:
             if not settings.skip_bad_samples:
                 raise HarnessError(f"{err} (query {r.id}; --skip-bad-samples skips and counts such queries)") from None
@@ -197,7 +223,7 @@ def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], setti
             skipped.append({"id": r.id, "skipped": str(err), "references": list(r.answers)})
             continue
         kept.append(r)
-        prompts.append(blacked_out(prompt) if settings.images == "black" else prompt)
+        prompts.append(prompt)
     return kept, prompts, skipped
 
 

@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import conditions
 from harness.errors import HarnessError
-from harness.tables import leaderboard
+from harness.tables import condition_suffix, leaderboard
+
+# How each image condition is drawn: the controls dashed or hatched, real images plain.
+_STYLE = {"black": "--", "shuffled": ":", "caption": "-."}
+_HATCH = {"black": "//", "shuffled": "..", "caption": "xx"}
 
 
 def _pyplot():
@@ -33,8 +38,8 @@ def _filename(kind: str, what: str, limit: int) -> str:
 def _with_labels(board: pd.DataFrame) -> pd.DataFrame:
     """The model name, with its fingerprint where one name covers differently trained models (as in
     the tables), so two such models are never drawn as one line or one bar."""
-    several = board.groupby("model")["model_fingerprints"].transform("nunique") > 1
-    label = board["model"].where(~several, board["model"] + " [" + board["model_fingerprints"].str[:8] + "]")
+    several = board.groupby("model")["model_family"].transform("nunique") > 1
+    label = board["model"].where(~several, board["model"] + " [" + board["model_family"].str[:8] + "]")
     return board.assign(model=label)
 
 
@@ -48,8 +53,8 @@ def fewshot_curves(board: pd.DataFrame, out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         for (model, images), line in rows.groupby(["model", "images"]):
             line = line.sort_values("shots")
-            label = model + (" (images blacked out)" if images == "black" else "")
-            ax.plot(line["shots"], line["mean"], marker="o", linestyle="--" if images == "black" else "-", label=label)
+            label = model + condition_suffix(images)
+            ax.plot(line["shots"], line["mean"], marker="o", linestyle=_STYLE.get(images, "-"), label=label)
             ax.fill_between(line["shots"], line["ci95_low"], line["ci95_high"], alpha=0.15)
         ax.set(xlabel="shots", ylabel=rows["metric"].iloc[0], title=f"{task}" + (f" (first {limit})" if limit else ""))
         ax.set_xticks(sorted(rows["shots"].unique()))
@@ -63,19 +68,20 @@ def fewshot_curves(board: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def ablation_bars(board: pd.DataFrame, out: Path) -> list[Path]:
-    """One PNG per task and shot count: recipes side by side, real vs blacked-out images, CI whiskers."""
+    """One PNG per task and shot count: recipes side by side, a bar per image condition, CI whiskers."""
     plt = _pyplot()
     written = []
     for (task, shots, limit), rows in board.groupby(["task", "shots", "limit"]):
         models = sorted(rows["model"].unique())
-        fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 1.1 * len(models)), 4))
-        width = 0.38
-        for offset, images in ((-width / 2, "real"), (width / 2, "black")):
+        shown = [c for c in conditions.LABELS if c in set(rows["images"])]
+        fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.55 * len(shown) * len(models)), 4))
+        width = 0.8 / len(shown)
+        for k, images in enumerate(shown):
             part = rows[rows["images"] == images].set_index("model").reindex(models)
             err = [part["mean"] - part["ci95_low"], part["ci95_high"] - part["mean"]]
-            xs = [i + offset for i in range(len(models))]
-            label = "real images" if images == "real" else "images blacked out"
-            ax.bar(xs, part["mean"], width, yerr=err, capsize=3, label=label, hatch="//" if images == "black" else None)
+            xs = [i + (k - (len(shown) - 1) / 2) * width for i in range(len(models))]
+            hatch = _HATCH.get(images)
+            ax.bar(xs, part["mean"], width, yerr=err, capsize=3, label=conditions.label(images), hatch=hatch)
         ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=8)
         ax.set(ylabel=rows["metric"].iloc[0], title=f"{task} {shots}-shot" + (f" (first {limit})" if limit else ""))
         ax.legend(fontsize=7)
@@ -113,9 +119,8 @@ def naming_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[P
                 label = f"{model}, {value}-{'way' if line_key == 'ways' else 'shot'}"
                 label += (f", x{repeats}" if repeats > 1 else "") + (", +induction" if induction else "")
                 label += ", ranked" if answer == "rank" else ""
-                label += " (images blacked out)" if images == "black" else ""
-                style = "--" if images == "black" else "-"
-                ax.plot(line[x], line["mean"], marker="o", linestyle=style, label=label)
+                label += condition_suffix(images)
+                ax.plot(line[x], line["mean"], marker="o", linestyle=_STYLE.get(images, "-"), label=label)
                 ax.fill_between(line[x], line["ci95_low"], line["ci95_high"], alpha=0.15)
             ax.set_xticks(sorted(part[x].unique()))
             ax.set(xlabel="inner shots" if x == "shots" else "ways", ylabel=part["metric"].iloc[0])

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from harness import __version__, paths
+from harness import __version__, conditions, paths
 from harness.errors import HarnessError
 
 log = logging.getLogger("harness")
@@ -129,7 +129,7 @@ def _gallery(run: pd.Series, images: _Images, per_run: int) -> str:
             "</div>"
         )  # fmt: skip
     partial = " · partial (--limit)" if run["partial"] else ""
-    label = "images blacked out" if black else "real images"
+    label = conditions.label(run["images"])
     summary = (
         f"{html.escape(run['task'])} · {html.escape(run['model'])} · {label} · {run['shots']}-shot · seed {run['seed']}"
         f" — {html.escape(run['metric'])} {run['score']:.2f} (n={run['n']}{partial}); "
@@ -160,8 +160,8 @@ def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.Dat
     out = [("Comparison: mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' "
             "own settings", tables.comparison(frame, load_published()), True)]  # fmt: skip
     if baseline:
-        out.append((f"Δ vs {baseline} in points, paired bootstrap 95% CI over the same seed and sample pairs; "
-                    "* = the interval excludes zero", tables.compare(frame, baseline), True))  # fmt: skip
+        footer = tables.compare_footer(tables.comparisons(frame, baseline))
+        out.append((f"Δ vs {baseline}. {footer}", tables.compare(frame, baseline), True))
     board = tables.leaderboard(frame)
     columns = ["task", "shots", "model", "images", "metric", "mean", "std", "ci95_low", "ci95_high", "n_samples",
                "n_seeds", "partial"]  # fmt: skip

@@ -194,6 +194,9 @@ class ResultsDB:
         # --limit N evaluates other questions than a full run: never averaged together.
         frame["limit"] = [m.get("limit", 0) for m in metrics]
         frame["skipped"] = [m.get("skipped", 0) for m in metrics]  # queries skipped for unreadable images
+        # Models that differ only in their training seed are one row, their seeds pooled as seeds.
+        frame["model_family"] = [m.get("model_family") or f for m, f in zip(metrics, frame["model_fingerprint"])]
+        frame["train_seed"] = [m.get("train_seed") for m in metrics]
         # Generated naming episodes: 2-way and 5-way (or with induction) are different tasks in every table.
         setting = [_naming_setting(m, d) for m, d in zip(metrics, frame["run_dir"])]
         frame["task_name"] = frame["task"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import registry
+from harness import conditions, registry
 from harness.cells import Cell, expand, run_cells
 from harness.config import from_mapping, load_yaml
 from harness.errors import HarnessError
@@ -23,7 +23,7 @@ class Grid:
     models: tuple[str, ...] = ()
     shots: tuple[int, ...] = (0,)
     seeds: tuple[int, ...] = (0,)
-    images: tuple[str, ...] = ("real", "black")
+    images: tuple[str, ...] = ("real", "black")  # image conditions, or groups: both, all (harness.conditions)
     limit: int = 0
     set: dict = field(default_factory=dict)  # recipe overrides for every model (part of their fingerprints)
     task_set: dict = field(default_factory=dict)  # task field / naming option overrides for every task
@@ -61,6 +61,7 @@ def grid_cells(path: Path) -> list[Cell]:
     from harness.models.spec import resolve
 
     grid = load_yaml(Grid, path, name=path.stem)
+    images = conditions.parse(",".join(grid.images), where=f"{path}: images")
     tasks = [task_registry.resolve(t, grid.task_set) for t in grid.tasks]
     # `set` changes the recipes of the harness's own models; a model of your own takes none.
     specs = [resolve(m, {} if external.is_external(m) else grid.set) for m in grid.models]
@@ -88,9 +89,7 @@ def grid_cells(path: Path) -> list[Cell]:
                 else [task]
             )
             for variant in variants:
-                cells += expand(
-                    spec, variant, shots, grid.seeds, grid.images, limit=grid.limit, batch_size=grid.batch_size
-                )
+                cells += expand(spec, variant, shots, grid.seeds, images, limit=grid.limit, batch_size=grid.batch_size)
     return cells
 
 

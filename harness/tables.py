@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from harness import stats
+from harness import conditions, stats
 from harness.errors import HarnessError
 from harness.kinds.naming import naming_label
 
@@ -20,7 +19,7 @@ from harness.kinds.naming import naming_label
 LEADERBOARD_COLUMNS = [
     "task", "shots", "model", "lm", "recipe", "images", "metric", "mean", "std", "ci95_low", "ci95_high",
     "n_samples", "seeds", "n_seeds", "partial", "model_fingerprints", "task_fingerprint", "harness_version", "date",
-    "limit", "skipped",
+    "limit", "skipped", "train_seeds", "model_family",
 ]  # fmt: skip
 
 
@@ -29,27 +28,46 @@ def _column(task, shots, limit) -> str:
 
 
 def _labels(frame: pd.DataFrame) -> pd.Series:
-    """Row labels: the model name, plus its fingerprint where one name covers differently trained models
-    (a recipe changed with --set), so two such models are never averaged together."""
-    several = frame.groupby("model")["model_fingerprint"].transform("nunique") > 1
-    label = frame["model"].where(~several, frame["model"] + " [" + frame["model_fingerprint"].str[:8] + "]")
-    return label + np.where(frame["images"] == "black", " (images blacked out)", "")
+    """Row labels: the model name, plus its family's fingerprint where one name covers differently trained
+    models (a recipe changed with --set), so two such models are never averaged together; models that differ
+    only in their training seed are one family."""
+    frame = _optional_columns(frame)
+    several = frame.groupby("model")["model_family"].transform("nunique") > 1
+    label = frame["model"].where(~several, frame["model"] + " [" + frame["model_family"].str[:8] + "]")
+    return label + frame["images"].map(condition_suffix)
+
+
+def condition_suffix(images: str) -> str:
+    """What follows a model's name for runs under an image condition other than real images."""
+    return "" if images == "real" else f" ({conditions.label(images)})"
 
 
 def _optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns newer than some records: a run from before skip counting skipped nothing."""
-    return frame if "skipped" in frame else frame.assign(skipped=0)
+    """Columns newer than some records (a run from before skip counting skipped nothing; one from before
+    training-seed families is a family of its own), and ``seed_key``: a run's training and evaluation seed,
+    the unit seeds are counted and resampled in."""
+    frame = frame if "skipped" in frame else frame.assign(skipped=0)
+    if "model_family" not in frame:
+        frame = frame.assign(model_family=frame["model_fingerprint"])
+    if "train_seed" not in frame:
+        frame = frame.assign(train_seed=None)
+    if "task_fingerprint" not in frame:
+        frame = frame.assign(task_fingerprint=None)
+    if "seed" not in frame:  # a frame of cells, already aggregated over seeds
+        return frame
+    keys = [f"{'' if pd.isna(t) else int(t)}/{s}" for t, s in zip(frame["train_seed"], frame["seed"])]
+    return frame.assign(seed_key=keys)
 
 
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     frame = _optional_columns(frame)
-    keys = ["model", "model_fingerprint", "lm", "recipe", "images", "task", "shots", "limit", "metric"]
+    keys = ["model", "model_family", "lm", "recipe", "images", "task", "task_fingerprint", "shots", "limit", "metric"]
     return (
         frame.groupby(keys, dropna=False)
         .agg(
             mean=("score", "mean"),
             std=("score", "std"),
-            n_seeds=("seed", "nunique"),
+            n_seeds=("seed_key", "nunique"),
             partial=("partial", "max"),
             skipped=("skipped", "sum"),
         )  # fmt: skip
@@ -105,68 +123,107 @@ def _samples(run_dir: str) -> list[float]:
     return list(_sample_scores(run_dir).values())
 
 
-def compare(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Deltas against ``baseline`` (its real-image runs) per task x shots, each with a paired bootstrap
-    95% CI over the same (seed, sample id) pairs; '*' where the interval excludes zero."""
+def comparisons(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Every other row (model and image condition) against ``baseline``'s real-image runs, per task x shots:
+    one row each with the mean difference over the same (seed, sample) pairs, its 95% CI (paired bootstrap;
+    two-level, seeds then samples, where the cell has several seeds), a paired p-value (exact McNemar for
+    0/1 scores, else a sign-flip permutation test) and its Holm-adjusted value across the whole table."""
     if frame.empty or baseline not in set(frame["model"]):
         raise HarnessError(f"no finished runs of baseline model '{baseline}' in the results database")
-    frame = frame.assign(row=_labels(frame))
+    frame = _optional_columns(frame).assign(row=_labels(frame))
     base = frame[(frame["model"] == baseline) & (frame["images"] == "real")]
-    if base["model_fingerprint"].nunique() > 1:
-        raise HarnessError(
-            f"baseline '{baseline}' names {base['model_fingerprint'].nunique()} differently trained models"
-        )
-    cells: dict[str, dict[str, str]] = {}
+    if base["model_family"].nunique() > 1:
+        raise HarnessError(f"baseline '{baseline}' names {base['model_family'].nunique()} differently trained models")
+    out = []
     for (task, shots, limit), base_runs in base.groupby(["task", "shots", "limit"]):
-        reference = {
-            (seed, i): v
-            for seed, d in zip(base_runs["seed"], base_runs["run_dir"])
-            for i, v in _sample_scores(d).items()
-        }
-        column = _column(task, shots, limit)
+        reference = _paired_scores(base_runs)
         others = frame[(frame["task"] == task) & (frame["shots"] == shots) & (frame["limit"] == limit)]
         for row, runs in others.groupby("row"):
             if row == base["row"].iloc[0]:
                 continue
-            theirs = {
-                (seed, i): v for seed, d in zip(runs["seed"], runs["run_dir"]) for i, v in _sample_scores(d).items()
-            }
+            theirs = _paired_scores(runs)
             pairs = sorted(reference.keys() & theirs.keys())
             if not pairs:
                 continue
-            delta, low, high = stats.paired_bootstrap_ci([reference[k] for k in pairs], [theirs[k] for k in pairs])
-            mark = "*" if low > 0 or high < 0 else ""
-            cells.setdefault(row, {})[column] = (
-                f"{100 * delta:+.2f} [{100 * low:+.1f}, {100 * high:+.1f}]{mark} (n={len(pairs)})"
-            )
-    if not cells:
+            by_seed: dict = {}
+            for key in pairs:
+                by_seed.setdefault(key[0], []).append(theirs[key] - reference[key])
+            if len(by_seed) > 1:
+                delta, low, high = stats.paired_two_level_bootstrap_ci(list(by_seed.values()))
+            else:
+                delta, low, high = stats.paired_bootstrap_ci([reference[k] for k in pairs], [theirs[k] for k in pairs])
+            p, test = stats.paired_p_value([reference[k] for k in pairs], [theirs[k] for k in pairs])
+            out.append({"row": row, "column": _column(task, shots, limit), "delta": 100 * delta, "ci95_low": 100 * low,
+                        "ci95_high": 100 * high, "n": len(pairs), "n_seeds": len(by_seed), "p_value": p,
+                        "test": test})  # fmt: skip
+    if not out:
         raise HarnessError(f"no runs share a task, shots and samples with baseline '{baseline}'")
-    table = pd.DataFrame.from_dict(cells, orient="index").fillna("")
-    table.index.name = f"Δ vs {baseline}"
+    table = pd.DataFrame(out)
+    table["p_holm"] = stats.holm(table["p_value"].tolist())
     return table
 
 
+def compare(frame: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
+    """``comparisons`` as a table: rows = other models and conditions, columns = task x shots, cells
+    'delta [low, high] (n=pairs)', marked * where the Holm-adjusted p-value is below ``alpha``."""
+    table = comparisons(frame, baseline)
+    cells: dict[str, dict[str, str]] = {}
+    for c in table.itertuples():
+        mark = "*" if c.p_holm < alpha else ""
+        seeds = f", {c.n_seeds} seeds" if c.n_seeds > 1 else ""
+        cells.setdefault(c.row, {})[c.column] = (
+            f"{c.delta:+.2f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}]{mark} (n={c.n}{seeds})"
+        )
+    out = pd.DataFrame.from_dict(cells, orient="index").fillna("")
+    out.index.name = f"Δ vs {baseline}"
+    return out
+
+
+def compare_footer(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """What the compare table's numbers are, in one paragraph under it."""
+    seeds = (table["n_seeds"] > 1).any()
+    return (
+        "Δ in points (other - baseline) over the same seed and sample pairs, with a paired bootstrap 95% CI"
+        + (" (two-level where a cell has several seeds: seeds, then samples; two seeds give only a rough interval)"
+           if seeds else "")
+        + f"; * = significant at {alpha:g} after Holm's adjustment for all {len(table)} comparisons of the table "
+        "(p-values: exact McNemar for 0/1 scores, a paired sign-flip permutation test otherwise)"
+    )  # fmt: skip
+
+
+def _paired_scores(runs: pd.DataFrame) -> dict[tuple, float]:
+    """Per-sample scores of a cell's runs keyed by (seed, sample id)."""
+    return {(seed, i): v for seed, d in zip(runs["seed_key"], runs["run_dir"]) for i, v in _sample_scores(d).items()}
+
+
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, shots, model, images): mean and std over seeds, a 95% CI pooled over samples."""
+    """One row per (task, shots, model, images): mean and std over seeds and a 95% CI over samples (two-level,
+    seeds then samples, where the cell has several seeds; training seeds of one family count as seeds)."""
     if frame.empty:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     frame = _optional_columns(frame)
     out = []
-    keys = ["task", "shots", "limit", "model", "model_fingerprint", "lm", "recipe", "images", "metric"]
+    keys = ["task", "task_fingerprint", "shots", "limit", "model", "model_family", "lm", "recipe", "images", "metric"]
     for key, group in frame.groupby(keys, dropna=False):
-        scores = [s for run_dir in group["run_dir"] for s in _samples(run_dir)]
-        low, high = stats.bootstrap_ci(scores)
-        task, shots, limit, model, _, lm, recipe, images, metric = key
+        per_seed = [_samples(run_dir) for run_dir in group["run_dir"]]
+        scores = [s for seed_scores in per_seed for s in seed_scores]
+        if group["seed_key"].nunique() > 1:
+            low, high = stats.two_level_bootstrap_ci([s for s in per_seed if s])
+        else:
+            low, high = stats.bootstrap_ci(scores)
+        task, _, shots, limit, model, family, lm, recipe, images, metric = key
+        train_seeds = sorted({int(t) for t in group["train_seed"] if not pd.isna(t)})
         out.append({
             "task": task, "shots": shots, "limit": limit, "model": model, "lm": lm, "recipe": recipe, "images": images,
             "metric": metric, "mean": round(group["score"].mean(), 2),
             "std": round(group["score"].std(), 2) if len(group) > 1 else float("nan"),
             "ci95_low": round(100 * low, 2), "ci95_high": round(100 * high, 2), "n_samples": len(scores),
-            "seeds": " ".join(str(s) for s in sorted(group["seed"].unique())), "n_seeds": group["seed"].nunique(),
+            "seeds": " ".join(str(s) for s in sorted(group["seed"].unique())), "n_seeds": group["seed_key"].nunique(),
             "partial": bool(group["partial"].max()),
             "model_fingerprints": " ".join(sorted(group["model_fingerprint"].unique())),
             "task_fingerprint": " ".join(sorted(group["task_fingerprint"].dropna().unique())),
             "harness_version": " ".join(sorted(group["harness_version"].unique())),
             "date": max(group["created"]), "skipped": int(group["skipped"].sum()),
+            "train_seeds": " ".join(map(str, train_seeds)), "model_family": family,
         })  # fmt: skip
     return pd.DataFrame(out, columns=LEADERBOARD_COLUMNS).sort_values(["task", "shots", "limit", "model", "images"])

@@ -79,6 +79,21 @@ class TaskKind:
         prompt.append(task.prompt.format(question=row.question))
         return prompt
 
+    def stand_ins(self, task: TaskConfig, dataset: Dataset, seed: int) -> dict[str, str]:
+        """For the shuffled-image control: every image a query or a support example can show, mapped to another
+        image of its split by a seeded derangement over the whole split (not the --limit subset), so questions
+        that share an image never get it back."""
+        from harness.conditions import derangement
+
+        out: dict[str, str] = {}
+        for split, rows in ((task.split, self.rows(task, dataset, seed)), (task.support_split, None)):
+            if rows is None:
+                if task.support_split == task.split:
+                    continue
+                rows = self.support_pool(task, dataset)
+            out.update(derangement([r.image for r in rows], f"shuffled|{task.name}|{split}|{seed}"))
+        return out
+
     def too_long(self, task: TaskConfig, shots: int, fits: int | None) -> str:
         """What to do when a prompt does not fit the LM's context; ``fits``: most support examples that would."""
         if fits is None:

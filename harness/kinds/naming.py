@@ -255,6 +255,17 @@ class Naming(TaskKind):
             prompt += [Image(image, dataset.image(image)), support_text(name)]
         return prompt + super().prompt(task, dataset, row, support)
 
+    def stand_ins(self, task: TaskConfig, dataset: Dataset, seed: int) -> dict[str, str]:
+        """Every image of the source's classes mapped to an image of another class, one to one (episodes from
+        files, whose classes are not known, to another image of the release)."""
+        from harness.conditions import derangement, other_class
+
+        if task.split in dataset.splits:
+            rows = dataset.rows(task.split)
+            images = [key for r in rows for key in (r.image, *(k for k, _ in r.support))]
+            return derangement(images, f"shuffled|{task.name}|{task.split}|{seed}")
+        return other_class(dataset.classes, f"shuffled|{task.name}|classes|{seed}")
+
     def too_long(self, task: TaskConfig, shots: int, fits: int | None) -> str:
         return "use fewer ways or inner shots (--task-set ways=... / inner_shots=...)"
 

@@ -50,6 +50,12 @@ class ExternalSpec:
         )  # fmt: skip
 
     @property
+    def family(self) -> str:
+        return self.fingerprint
+
+    train_seed = None  # trained elsewhere, if at all
+
+    @property
     def folder_name(self) -> str:
         return safe_name(self.name)
 

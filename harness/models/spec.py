@@ -32,6 +32,21 @@ class ModelSpec:
 
     @property
     def fingerprint(self) -> str:
+        return paths.fingerprint(self._described())
+
+    @property
+    def family(self) -> str:
+        """The fingerprint of everything but the recipe's seed: models that differ only in their training seed
+        are seeds of one row in the tables."""
+        described = self._described()
+        del described["recipe"]["seed"]
+        return paths.fingerprint(described)
+
+    @property
+    def train_seed(self) -> int | None:
+        return self.recipe.seed
+
+    def _described(self) -> dict[str, Any]:
         recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k not in _NOT_FINGERPRINTED}
         described = {
             "lm": self.lm.identity,
@@ -41,7 +56,7 @@ class ModelSpec:
         }
         if self.weights_sha256:  # only then: the fingerprints of models trained here stay what they were
             described["weights"] = self.weights_sha256
-        return paths.fingerprint(described)
+        return described
 
     @property
     def eval_images(self) -> str:

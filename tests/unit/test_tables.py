@@ -109,3 +109,68 @@ def test_published_naming_numbers_join_the_column_of_their_ways_and_induction():
     assert [c.split(" ")[0] for c in cells["miniimagenet-open 2-way 1-shot"]] == ["29"]
     assert [c.split(" ")[0] for c in cells["miniimagenet-open 5-way 1-shot"]] == ["18"]
     assert "miniimagenet-open 2-way +induction 1-shot" not in table.columns  # no runs of ours in that setting
+
+
+def _runs_frame(tmp_path, cells: dict[tuple[str, str, int], dict[str, float]]) -> pd.DataFrame:
+    """A results frame of runs whose samples.jsonl hold the given scores, keyed (model, images, seed)."""
+    import json
+
+    rows = []
+    for (model, images, seed), scores in cells.items():
+        folder = tmp_path / f"{model}-{images}-{seed}"
+        folder.mkdir()
+        (folder / "samples.jsonl").write_text(
+            "".join(json.dumps({"id": i, "score": v}) + "\n" for i, v in scores.items())
+        )
+        rows.append(dict(model=model, images=images, task="t", shots=1, limit=0, seed=seed, model_fingerprint="f1",
+                         run_dir=str(folder)))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_compare_p_values_are_exact_mcnemar_and_holm_adjusted(tmp_path):
+    """Right/wrong scores on 20 questions. 'b' is right on 9 questions the baseline gets wrong and wrong on 1 it
+    gets right: McNemar's exact two-sided p = 2 * P[Bin(10, 1/2) <= 1] = 2 * 11 / 1024 = 0.021484375. 'c' differs
+    on 2 questions, once each way: p = 1. Holm over the 2 comparisons: 2 * 0.021484375 = 0.04296875 (< 0.05:
+    marked), and max(0.04296875, 1 * 1.0) = 1.0."""
+    from harness.tables import compare, comparisons
+
+    ids = [f"q{i}" for i in range(20)]
+    base = {i: 1.0 if n < 5 else 0.0 for n, i in enumerate(ids)}  # right on q0..q4
+    b = {i: 1.0 if 1 <= n < 14 else 0.0 for n, i in enumerate(ids)}  # loses q0, gains q5..q13
+    c = {i: 1.0 if 1 <= n < 6 else 0.0 for n, i in enumerate(ids)}  # loses q0, gains q5
+    frame = _runs_frame(tmp_path, {("a", "real", 0): base, ("b", "real", 0): b, ("c", "real", 0): c})
+    found = comparisons(frame, "a").set_index("row")
+    assert found.loc["b", "p_value"] == 0.021484375 and found.loc["b", "test"] == "mcnemar_exact"
+    assert found.loc["c", "p_value"] == 1.0
+    assert found.loc["b", "p_holm"] == 0.04296875 and found.loc["c", "p_holm"] == 1.0
+    table = compare(frame, "a")
+    assert table.loc["b", "t 1-shot"].startswith("+40.00 [") and "]* (n=20)" in table.loc["b", "t 1-shot"]
+    assert "*" not in table.loc["c", "t 1-shot"]
+
+
+def test_compare_csv_has_p_value_and_p_holm_and_a_permutation_test_for_fractional_scores(tmp_path, capsys):
+    from harness.tables import compare_footer, comparisons
+
+    ids = [f"q{i}" for i in range(8)]
+    base = {i: 0.0 for i in ids}
+    fractional = {i: 0.3 for i in ids}  # 8 positive differences: exactly 2 of 256 sign patterns are as extreme
+    frame = _runs_frame(tmp_path, {("a", "real", 0): base, ("a", "black", 0): fractional})
+    found = comparisons(frame, "a")
+    assert {"p_value", "p_holm", "delta", "ci95_low", "ci95_high", "n"} <= set(found.columns)
+    [row] = found.itertuples()
+    assert row.test == "paired_permutation" and row.p_value == 2 / 256 and row.p_holm == 2 / 256
+    footer = compare_footer(found)
+    assert "Holm" in footer and "all 1 comparisons" in footer
+
+
+def test_compare_ci_is_two_level_where_a_cell_has_several_seeds(tmp_path):
+    from harness.tables import comparisons
+
+    ids = [f"q{i}" for i in range(50)]
+    cells = {}
+    for seed, gain in ((0, 1.0), (1, 0.0)):  # the seeds disagree completely: +100 and +0 points
+        cells[("a", "real", seed)] = {i: 0.0 for i in ids}
+        cells[("b", "real", seed)] = {i: gain for i in ids}
+    [row] = comparisons(_runs_frame(tmp_path, cells), "a").itertuples()
+    assert row.n_seeds == 2 and row.delta == 50.0
+    assert row.ci95_low == 0.0 and row.ci95_high == 100.0  # seeds resampled first: the interval spans both

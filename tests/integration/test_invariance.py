@@ -1,0 +1,61 @@
+"""harness check --invariance: answers that do not depend on batch size, order or process count pass; a model
+whose answers do (a model of one's own, --model file.py:Class) fails, naming the items that changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+
+BATCH_DEPENDENT = '''
+class BatchDependent:
+    """Answers "yes" in batches of an even size and "no" in odd ones: wrong the way a padding bug is wrong."""
+
+    name = "batch-dependent"
+
+    def generate(self, prompts, max_new_tokens, stop):
+        return ["yes" if len(prompts) % 2 == 0 else "no" for _ in prompts]
+'''
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _lines(out: str) -> dict[str, str]:
+    return {line.strip().split(":")[0]: line.strip() for line in out.splitlines() if line.startswith("  ")}
+
+
+def test_the_built_in_model_passes_every_variant(tiny_hub, fast_recipe, home, capsys):
+    sets = [a for s in fast_recipe for a in ("--set", s)]
+    code = main(["check", "--invariance", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--shots", "1",
+                 "--images", "real,shuffled", "--limit", "12", "--quiet", "--device", "cpu", *sets])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("(the reference)") == 2  # one block per image condition
+    lines = _lines(out)
+    for label in ("batch size 1", "batch size 7", "order reversed", "order shuffled", "2 processes"):
+        assert lines[label].startswith(f"{label}: identical"), out
+    assert "passed: 0 variant(s)" in out
+
+
+def test_a_batch_dependent_model_of_ones_own_fails_naming_the_items(tmp_path, home, capsys):
+    path = tmp_path / "batchy.py"
+    path.write_text(BATCH_DEPENDENT)
+    code = main(["check", "--invariance", "--task", "easyvqa-tiny", "--model", f"{path}:BatchDependent",
+                 "--limit", "12", "--quiet", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1, out
+    lines = _lines(out)
+    # The reference batch holds all 12 queries (even): every answer "yes"; batches of 1 answer "no".
+    assert lines["batch size 1"].startswith("batch size 1: 12 of 12 differ: test-0-0, test-0-1"), out
+    assert "differ" in lines["batch size 7"]  # a batch of 7 (odd) and one of 5 (odd): all 12 differ
+    assert lines["order reversed"].startswith("order reversed: identical")  # one even batch either way
+    assert "FAILED: " in out
+
+
+def test_invariance_needs_a_task_and_a_model(capsys):
+    assert main(["check", "--invariance", "--task", "easyvqa-tiny"]) == 2
+    assert "--invariance needs --task and --model" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""Image conditions: the names a user gives, and the shuffled control's stand-ins (no image shown as itself,
+for naming no image of its own class; seeded; fixed for the split, not for the --limit subset)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import conditions, registry, tasks
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.kinds.base import kind_of
+
+
+def test_names_and_groups():
+    assert conditions.parse("both") == ["real", "black"]  # what it always meant
+    assert conditions.parse("all") == ["real", "black", "shuffled"]
+    assert conditions.parse("real,shuffled") == ["real", "shuffled"]
+    assert conditions.parse("recipe", recipe_default="black") == ["black"]
+    assert conditions.parse("caption,real,caption") == ["caption", "real"]
+    with pytest.raises(HarnessError, match="unknown image condition 'shufled'"):
+        conditions.parse("real,shufled")
+    assert conditions.label("shuffled") == "images shuffled" and conditions.label("caption").endswith("(ceiling)")
+
+
+def _stand_ins(task_name: str, seed: int = 0) -> tuple[dict[str, str], object, object]:
+    task = registry.TASKS.get(task_name)
+    dataset = tasks.load(task)
+    return conditions.stand_ins("shuffled", kind_of(task), task, dataset, seed), task, dataset
+
+
+def test_shuffled_vqa_is_a_seeded_derangement_of_each_split():
+    mapping, task, dataset = _stand_ins("easyvqa-tiny")
+    queries = {r.image for r in dataset.rows(task.split)}
+    support = {r.image for r in dataset.rows(task.support_split)}
+    assert set(mapping) == queries | support
+    assert all(shown != image for image, shown in mapping.items())
+    assert sorted(mapping[i] for i in queries) == sorted(queries)  # a permutation within the split
+    assert sorted(mapping[i] for i in support) == sorted(support)
+    assert _stand_ins("easyvqa-tiny")[0] == mapping  # seeded
+    assert _stand_ins("easyvqa-tiny", seed=1)[0] != mapping
+
+
+def test_shuffled_naming_shows_an_image_of_another_class():
+    mapping, task, dataset = _stand_ins("miniimagenet-open-tiny")
+    owner = {key: name for name, keys in dataset.classes.items() for key in keys}
+    assert set(mapping) == set(owner) and sorted(mapping.values()) == sorted(owner)
+    assert all(owner[shown] != owner[image] for image, shown in mapping.items())
+
+
+def test_other_class_refuses_when_no_derangement_exists():
+    with pytest.raises(HarnessError, match="more than half"):
+        conditions.other_class({"a": ["a1", "a2", "a3"], "b": ["b1"]}, "s")
+
+
+def test_caption_gives_each_image_its_caption_as_text():
+    task = registry.TASKS.get("easyvqa-tiny")
+    dataset = tasks.load(task)
+    texts = conditions.stand_ins("caption", kind_of(task), task, dataset, 0)
+    row = dataset.rows("test")[0]
+    prompt = conditions.apply("caption", tasks.build_prompt(task, dataset, row, []), dataset, texts)
+    assert all(isinstance(s, str) for s in prompt)
+    assert prompt[0][0].isupper() and prompt[0].endswith(".")  # "A red circle."
+
+
+def _shown(folder) -> list[tuple[str, list[str]]]:
+    lines = (folder / "samples.jsonl").read_text().splitlines()
+    return [(s["id"], re.findall(r"<image:([^>]+)>", s["prompt"])) for s in map(json.loads, lines)]
+
+
+def test_a_shuffled_run_shows_no_query_or_support_image_as_itself(tiny_hub, fast_recipe, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    caplog.set_level("INFO")
+    sets = [a for s in fast_recipe for a in ("--set", s)]
+    args = ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--shots", "2", "--limit", "12", "--quiet"]
+    assert main([*args, "--images", "real,shuffled", *sets]) == 0
+    folders = [line.split("run record: ")[1] for line in caplog.text.splitlines() if "run record: " in line]
+    real, shuffled = (_shown(Path(f)) for f in folders)
+    assert [i for i, _ in real] == [i for i, _ in shuffled]
+    for (_, originals), (_, shown) in zip(real, shuffled):
+        assert len(originals) == len(shown) == 3  # two support examples and the query
+        assert all(a != b for a, b in zip(originals, shown))
+    mapping = _stand_ins("easyvqa-tiny")[0]
+    assert all(mapping[a] == b for (_, o), (_, s) in zip(real, shuffled) for a, b in zip(o, s))
