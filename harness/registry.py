@@ -136,10 +136,10 @@ def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = No
             base = raw["base"]
             if not isinstance(base, str) or base not in found or (base == name and index == 0):
                 raise HarnessError(f"{path}: base: {base!r} is not another {singular}")
-            if f"{base}#{index}" in chain:
+            below = index - 1 if base == name else len(found[base]) - 1  # the item shadowed, or the base's top
+            if f"{base}#{below}" in chain:
                 raise HarnessError(f"{path}: base: {base!r} goes round in a circle ({' -> '.join(chain)})")
-            below = index - 1 if base == name else len(found[base]) - 1
-            parent = resolve(base, below, (*chain, f"{base}#{index}"))
+            parent = resolve(base, below, (*chain, f"{base}#{below}"))
             return _merge(parent, {k: v for k, v in raw.items() if k != "base"})
 
         items: dict[str, T] = {}
