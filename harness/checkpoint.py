@@ -85,12 +85,23 @@ def stored_meta(folder: Path) -> dict:
     return {k: json.loads(v) for k, v in raw.items() if k not in ("step", HASH_KEY)}
 
 
+def check_finite(path: Path, tensors: dict[str, torch.Tensor], advice: str) -> None:
+    """Weights with a NaN or an infinity answer nothing (every prediction empty): refused, naming the tensor."""
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise HarnessError(f"{path}: tensor '{name}' holds NaN or infinite values ({bad} of {tensor.numel()}); "
+                               f"{advice}")  # fmt: skip
+
+
 def load(folder: Path, fingerprint: str) -> Checkpoint | None:
     """The checkpoint in ``folder``, or None when there is none.
 
     Refused (HarnessError, one line naming the file): a file safetensors cannot read (truncated,
     malformed header), one whose content hash does not match (tampered or corrupted), one without a
-    hash (not written by this harness), and one made for another model fingerprint.
+    hash (not written by this harness), one with a NaN or infinite value in a tensor, and one made for
+    another model fingerprint.
     """
     path = folder / FILENAME
     if not path.exists() and not path.is_symlink():
@@ -110,6 +121,7 @@ def load(folder: Path, fingerprint: str) -> Checkpoint | None:
         raise HarnessError(f"{path}: checkpoint has no content hash (not written by this harness version); {delete}")
     if content_hash(tensors, raw_meta) != recorded:
         raise HarnessError(f"{path}: checkpoint content does not match its sha256 (corrupted or modified); {delete}")
+    check_finite(path, tensors, delete)
     try:
         meta = {k: json.loads(v) for k, v in raw_meta.items() if k not in ("step", HASH_KEY)}
         step = int(raw_meta["step"])

@@ -117,7 +117,8 @@ def load_weights_file(
     """The model with the weights of ``spec.weights`` (``--checkpoint``), trained elsewhere: a safetensors
     file of the parts the recipe trains (``prefix_map.*``, and ``encoder.*`` / ``lm.*`` when the recipe
     trains them), or a checkpoint this harness wrote. Every name and shape is checked against the model
-    first; a mismatch is one line naming the file, the tensor and both shapes."""
+    first; a mismatch is one line naming the file, the tensor and both shapes; so is a tensor with a NaN or
+    an infinite value."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -129,6 +130,7 @@ def load_weights_file(
         raise HarnessError(f"{path}: not a readable safetensors file ({reason})") from None
     if any(k.startswith("model/") for k in tensors):  # a checkpoint written by this harness
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
+    checkpoint.check_finite(path, tensors, "these weights cannot answer; train them again or use another file")
     model = build(spec, device, lm_device_map)
     expected = trainable_state(model, spec.recipe)
     what = f"{spec.recipe.name} recipe of {spec.lm.spec.key} with {spec.encoder.key}, n_prefix {spec.recipe.n_prefix}"
