@@ -96,8 +96,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+_DEBUG_HELP = "on an error, show the traceback instead of one line"
+
+
 def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="harness", description=__doc__)
+    ap.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train the model if its checkpoint is missing, evaluate, print the table")
     _model_args(p)
@@ -197,6 +201,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default=None, help="override the file's device (auto, cpu, cuda or cuda:N)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    for command in sub.choices.values():  # `harness run ... --debug` as well as `harness --debug run ...`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     return ap
 
 
@@ -228,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.quiet = args.quiet or not distributed.is_main()
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except HarnessError as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -146,6 +146,9 @@ def load_class(path: Path, cls_name: str):
         except ImportError as err:
             del sys.modules[module_name]
             raise HarnessError(f"{path}: importing it failed: {err}") from None
+        except Exception as err:  # the user's code raised while it was imported
+            del sys.modules[module_name]
+            raise HarnessError(f"{path}: importing it raised {_raised(err)} (--debug shows the traceback)") from err
     cls = getattr(module, cls_name, None)
     if cls is None:
         candidates = [
@@ -178,7 +181,14 @@ def load(spec: ExternalSpec, device: str | None = None):
             raise HarnessError(f"entry point {spec.target}: loading it failed: {err}") from None
         what, kwargs = spec.target, spec.kwargs
     _check_arguments(factory, kwargs, what)
-    model = factory(**kwargs)
+    try:
+        model = factory(**kwargs)
+    except HarnessError:
+        raise
+    except Exception as err:  # the user's constructor raised: say where and what, not a traceback
+        where = spec.location if spec.source == "file" else what
+        raise HarnessError(f"{where}: constructing the model raised {_raised(err)} (--debug shows the "
+                           "traceback)") from err  # fmt: skip
     if not callable(getattr(model, "generate", None)):
         raise HarnessError(
             f"{what}: the model has no generate(prompts, max_new_tokens, stop) method (the interface: harness/models/api.py)"
@@ -195,6 +205,12 @@ def load(spec: ExternalSpec, device: str | None = None):
             spec, identity=value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         )
     return model, spec
+
+
+def _raised(err: BaseException) -> str:
+    """An exception as one short phrase: its type and message."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _check_arguments(factory, kwargs: dict, what: str) -> None:
