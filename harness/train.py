@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from tqdm import tqdm
 
-from harness import checkpoint, distributed
+from harness import checkpoint, distributed, locks
 from harness.config import Recipe
 from harness.data import sources
 from harness.data.types import Caption, Dataset
@@ -74,7 +74,26 @@ def _set_train_mode(model: VisualPrefixModel, spec: ModelSpec) -> None:
 
 
 def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> VisualPrefixModel:
-    """Train ``spec`` to its recipe's step count (resuming from its checkpoint) and return the model."""
+    """Train ``spec`` to its recipe's step count (resuming from its checkpoint) and return the model.
+
+    One process at a time trains a checkpoint folder (rank 0 takes the lock for a launch of several): another
+    asking for the same model waits, then loads what the first trained. A setting that torch refuses inside a
+    step is one line saying what to set."""
+    with locks.held(spec.checkpoint_dir, enabled=distributed.is_main()):
+        try:
+            return _train(spec, progress, device)
+        except ValueError as err:  # BatchNorm in training mode over one value per channel
+            if "more than 1 value per channel" not in str(err):
+                raise
+            share = spec.recipe.batch_size // distributed.world_size()
+            raise HarnessError(
+                f"training {spec.name}: the encoder's BatchNorm layers need more than one value per channel in "
+                f"training mode, and {share} image per pass at image_size {spec.recipe.image_size} gives one (a "
+                "1x1 feature map): set batch_size to 2 or more (--set batch_size=2), or a larger image_size"
+            ) from None
+
+
+def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixModel:
     recipe = spec.recipe
     folder = spec.checkpoint_dir
     world = distributed.world_size()
