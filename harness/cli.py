@@ -73,7 +73,13 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
         default=0,
         help="prompts generated together (default: 128 on a CPU, 512 on a GPU; answers do not depend on it)",
     )
-    p.add_argument("--limit", type=int, default=0, help="only the first N queries: a quick look, marked partial")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N queries (1 or more): a quick look, marked partial; left out, every query. A limit "
+        "that covers the whole task is the full run",
+    )
     p.add_argument(
         "--lm-device-map",
         default=None,
@@ -130,6 +136,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
     p.add_argument("--no-published", action="store_true", help="leave out the published numbers")
+    p.add_argument(
+        "--rebuild-index",
+        action="store_true",
+        help="first rebuild the results database from the run folders ($HARNESS_HOME/runs), so that it matches them",
+    )
     p = sub.add_parser(
         "compare",
         help="deltas against a baseline model with paired bootstrap 95%% CIs and paired p-values",
@@ -193,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", default=None, help="--invariance: one shot count (a naming task's: inner shots)")
     p.add_argument("--images", default="real", help="--invariance: image conditions, as for `run`")
     p.add_argument("--seed", type=int, default=0, help="--invariance: the few-shot seed")
-    p.add_argument("--limit", type=int, default=0, help="--invariance: the first N queries only")
+    p.add_argument("--limit", type=int, default=None, help="--invariance: the first N queries only (1 or more)")
     p.add_argument(
         "--update",
         action="store_true",
@@ -206,7 +217,8 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-# Commands that read results and never load a model: they start without torch or transformers.
+# Commands that read results and never load a model: they start without torch or transformers, and only read
+# the harness home (a read-only one will do).
 _NO_MODELS = frozenset({"table", "compare", "plot", "report", "leaderboard", "list"})
 
 
@@ -224,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
 
         hf_logging.disable_progress_bar()  # their per-load bars would bury the harness's own output
     try:
-        from harness import commands
+        from harness import commands, paths
 
+        paths.check_home(write=args.command not in _NO_MODELS)
         if distributed.enabled():
             distributed.init(getattr(args, "device", None))
             if hasattr(args, "device"):

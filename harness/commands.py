@@ -51,7 +51,8 @@ def _print_results(results: list) -> None:
         low, high = m.ci95
         label = conditions.label(m.images)
         partial = (" (partial)" if m.partial else "") + (f" ({m.skipped} skipped)" if m.skipped else "")
-        row = [m.model, label, m.task, m.shots, f"{m.n}{partial}", f"{m.score:.2f}", f"[{low:.1f}, {high:.1f}]"]
+        score = f"{m.score:.2f}" + (" (all answers empty)" if m.all_empty else "")
+        row = [m.model, label, m.task, m.shots, f"{m.n}{partial}", score, f"[{low:.1f}, {high:.1f}]"]
         row += [f"{v:.2f}" for v in m.breakdown.values()]
         table.append(row)
         log.info("run record: %s", m.run_dir)
@@ -63,16 +64,17 @@ def _print_results(results: list) -> None:
 
 def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
     from harness.cells import expand, run_cells
-    from harness.evaluate import EvalSettings
+    from harness.evaluate import EvalSettings, limit_option
     from harness.models.loading import device_map
 
     task = _task(args)
     shots = _shots(args.shots, task)  # bad options fail now, before the model is looked for
     conditions.parse(args.images)
-    EvalSettings(batch_size=args.batch_size, limit=args.limit)
+    limit = limit_option(args.limit)
+    EvalSettings(batch_size=args.batch_size, limit=limit)
     spec = _spec(args)
     lm_map = device_map(args.lm_device_map, spec)
-    cells = expand(spec, task, shots, [args.seed], conditions.parse(args.images, spec.eval_images), limit=args.limit,
+    cells = expand(spec, task, shots, [args.seed], conditions.parse(args.images, spec.eval_images), limit=limit,
                    batch_size=args.batch_size, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
     results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing=train_missing)
     _print_results(results)
@@ -140,7 +142,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
 
-    from harness.evaluate import rescore
+    from harness.rescore import rescore
 
     for folder in args.run_dir:
         old, new = rescore(Path(folder))
@@ -149,14 +151,21 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results_frame(pattern: str = "*"):
+def _results_frame(pattern: str = "*", rebuild: bool = False):
     import fnmatch
 
+    from harness import paths
     from harness.results import ResultsDB
 
-    db = ResultsDB()
-    frame = db.frame()
-    db.close()
+    db = ResultsDB(readonly=not paths.writable_home())  # a read-only home is read, never written
+    try:
+        if rebuild:
+            if db.readonly:
+                raise HarnessError(f"--rebuild-index: the harness home {paths.home()} is read-only")
+            log.info("results database rebuilt from the run folders: %d runs", db.rebuild())
+        frame = db.frame()
+    finally:
+        db.close()
     if frame.empty:
         return frame
     # The pattern matches the task's name, or its label with a naming setting ("emoji-open 5-way").
@@ -172,7 +181,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from harness.published import load_published
 
     published = None if args.no_published else load_published()
-    _print_table(tables.comparison(_results_frame(args.task), published), args.format)
+    _print_table(tables.comparison(_results_frame(args.task, args.rebuild_index), published), args.format)
     print("mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' own settings")
     return 0
 
@@ -201,16 +210,31 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     from harness.plots import plot_all
 
-    for path in plot_all(_results_frame(args.task), Path(args.out)):
+    for path in plot_all(_results_frame(args.task), _out_folder(args.out, "plots")):
         print(path)
     return 0
+
+
+def _out_folder(value: str, what: str) -> Path:
+    """An --out folder, checked before any work: a file of that name is refused, the folder made."""
+    out = Path(value)
+    if out.exists() and not out.is_dir():
+        raise HarnessError(f"--out {out}: is a file, not a folder; name a folder for {what} (it is made if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HarnessError(
+            f"--out {out}: cannot be made ({err.strerror or err}); name a folder you can write"
+        ) from None
+    return out
 
 
 def cmd_report(args: argparse.Namespace) -> int:
 
     from harness.report import build
 
-    print(build(_results_frame(args.task), Path(args.out), args.baseline, args.samples))
+    out = _out_folder(args.out, "the report (index.html and summary.md)")
+    print(build(_results_frame(args.task), out, args.baseline, args.samples))
     return 0
 
 
@@ -218,6 +242,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from harness import paths, tables
 
+    if Path(args.csv).is_dir():
+        raise HarnessError(
+            f"--csv {args.csv}: is a folder; name the CSV file to write, e.g. {Path(args.csv) / 'leaderboard.csv'}"
+        )
     board = tables.leaderboard(_results_frame())
     paths.atomic_write_text(Path(args.csv), board.to_csv(index=False))
     print(f"{args.csv}: {len(board)} rows")

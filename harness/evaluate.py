@@ -8,17 +8,15 @@ Samples are written as they finish; a rerun of the same run fingerprint skips wh
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from harness import conditions, distributed, paths, stats, tasks
-from harness.config import TaskConfig, from_mapping
+from harness import conditions, distributed, locks, paths, stats, tasks
+from harness.config import TaskConfig
 from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
 from harness.fewshot import draw_support
@@ -72,12 +70,30 @@ class EvalSettings:
         return described
 
 
+def limit_option(value: int | None) -> int:
+    """``--limit`` as given on the command line: left out, every query (0); 0 or below is refused."""
+    if value is None:
+        return 0
+    if value < 1:
+        raise HarnessError(f"--limit expects how many queries to evaluate, 1 or more (leave it out for all of them), "
+                           f"got {value}")  # fmt: skip
+    return value
+
+
+def covering(settings: EvalSettings, task: TaskConfig) -> EvalSettings:
+    """The settings as run: a limit that covers every query is no limit (the full run, in its folder)."""
+    if settings.limit and settings.limit >= len(tasks.rows(task, tasks.load(task), settings.seed)):
+        return dataclasses.replace(settings, limit=0)
+    return settings
+
+
 # Bumped when samples.jsonl or metrics.json change shape or meaning (3: naming episodes drawn by the
 # evaluation seed), so old run records are never misread or reused.
 RECORD_FORMAT = 3
 
 
 def run_folder(spec, task: TaskConfig, settings: EvalSettings) -> RunDir:
+    settings = covering(settings, task)
     dataset = tasks.load(task)
     key = paths.fingerprint(
         {
@@ -100,8 +116,18 @@ def evaluate(
 ) -> RunRecord:
     """Evaluate (resuming if interrupted) and return the run record; a finished run is read back, not redone.
     ``spec``: the model's ModelSpec or ExternalSpec (its name and fingerprint key the run). ``order``: the
-    order the queries are answered in (given, reversed, shuffled), which must change nothing."""
+    order the queries are answered in (given, reversed, shuffled), which must change nothing.
+
+    One process at a time evaluates a run folder (rank 0 of a launch of several speaks for them): another
+    process asking for the same run waits for it, then reads it back."""
+    settings = covering(settings, task)
     run = run_folder(spec, task, settings)
+    with locks.held(run.folder, enabled=distributed.is_main()):
+        return _evaluate(model, spec, task, settings, run, progress, order)
+
+
+def _evaluate(model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSettings, run: RunDir, progress: bool,
+              order: str) -> RunRecord:  # fmt: skip
     if (done := distributed.broadcast(run.metrics())) is not None:
         if distributed.is_main():
             _index(run)  # idempotent: a run finished before the database existed gets its row
@@ -124,6 +150,7 @@ def evaluate(
         "task_version": task.version,
         "task_fingerprint": tasks.fingerprint(task, dataset),
         "task_config": dataclasses.asdict(task),
+        "data_version": dataset.version,  # what tells runs of one task on other data apart in the tables
         "model": spec.describe(),
         "settings": settings.describe(),
         "n": len(rows),
@@ -131,7 +158,7 @@ def evaluate(
     if main:
         run.start(config)
     # Rank 0 alone reads and writes the run record; the other ranks learn from it what is left to do.
-    finished = {s["id"]: s for s in run.finished_samples()} if main else {}
+    finished = {s["id"]: s for s in run.resume()} if main else {}
     done_ids = distributed.broadcast(set(finished))
     todo = _ordered([r for r in rows if r.id not in done_ids], order, task.name)
     if done_ids:
@@ -368,30 +395,3 @@ def _index(run: RunDir, replace: bool = False) -> None:
         db.index(run, replace=replace)
     finally:
         db.close()
-
-
-def rescore(folder: Path) -> tuple[RunRecord, RunRecord]:
-    """Score a run's saved predictions again with today's metric code: (old record, new record)."""
-    run = RunDir(folder)
-    raw = run.metrics()
-    if raw is None or not (folder / "config.json").exists():
-        raise HarnessError(f"{folder}: not a finished run (no metrics.json or config.json)")
-    old = RunRecord.from_json(raw)
-    config = json.loads((folder / "config.json").read_text())
-    task = from_mapping(TaskConfig, config["task_config"], f"{folder / 'config.json'} [task_config]")
-    samples = [s for s in run.finished_samples() if "skipped" not in s]
-    if len(samples) != old.n:
-        raise HarnessError(f"{run.samples_path}: {len(samples)} samples, but the run recorded {old.n}")
-    rows = [
-        Row(s["id"], "", answers=tuple(s["references"]), answer_type=s.get("answer_type", ""),
-            question_type=s.get("question_type", ""))
-        for s in samples
-    ]  # fmt: skip
-    metric = metric_of(task)
-    if metric.sample is not None:
-        for sample, row in zip(samples, rows):
-            sample["score"] = metric.sample(task, sample["prediction"], row)
-        run.rewrite_samples(samples)
-    measured = ("metric", "score", "n", "ci95", "breakdown", "per_question_type", "corpus", "events", "empty_answers")
-    base = {k: v for k, v in dataclasses.asdict(old).items() if k not in measured}
-    return old, finish(run, task, rows, samples, base)

@@ -90,7 +90,7 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     from harness import conditions, tasks
     from harness.cells import expand, ready
     from harness.config import parse_overrides
-    from harness.evaluate import EvalSettings, default_batch_size, evaluate
+    from harness.evaluate import default_batch_size, evaluate, limit_option
     from harness.kinds.base import kind_of
     from harness.models.spec import resolve
 
@@ -101,7 +101,7 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     shots = int(args.shots) if args.shots is not None else kind.default_shots(task)
     kind.check_shots(task, [shots], "--shots")
     images = conditions.parse(args.images)
-    EvalSettings(limit=args.limit)
+    args.limit = limit_option(args.limit)
     spec = resolve(args.model, parse_overrides(args.overrides), None, args.checkpoint)
     start = time.perf_counter()
     model, spec = ready(spec, args.device, not args.quiet)

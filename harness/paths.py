@@ -18,6 +18,44 @@ def home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", Path.home() / ".cache" / "frozen-harness"))
 
 
+def _home_named() -> str:
+    where = home()
+    if "HARNESS_HOME" in os.environ:
+        return f"HARNESS_HOME {where}"
+    return f"the harness home {where} (HARNESS_HOME names another)"
+
+
+def writable_home() -> bool:
+    """Whether this process can write in the home (made if missing); False for a home it cannot make."""
+    where = home()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(where, os.W_OK | os.X_OK)
+
+
+def check_home(write: bool = True) -> None:
+    """The home, checked before a command starts: a folder (made if missing) that this process can write,
+    else one line saying what is wrong. ``write=False`` (commands that only read results): a home that is
+    read-only, or missing and cannot be made, is fine; one that is a file is not."""
+    from harness.errors import HarnessError
+
+    where = home()
+    if where.exists() and not where.is_dir():
+        raise HarnessError(f"{_home_named()}: is a file, not a folder; set HARNESS_HOME to a folder")
+    if not write:
+        return
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HarnessError(f"{_home_named()}: cannot be made ({err.strerror or err}); set HARNESS_HOME to a folder "
+                           "you can write") from None  # fmt: skip
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise HarnessError(f"{_home_named()}: is read-only; set HARNESS_HOME to a folder you can write (table, "
+                           "compare, leaderboard, plot and report can read a read-only home)")  # fmt: skip
+
+
 def subdir(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)

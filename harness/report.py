@@ -80,7 +80,9 @@ class _Images:
         return ref
 
 
-def _table_html(table: pd.DataFrame, caption: str, index: bool = True) -> str:
+def _table_html(table: pd.DataFrame | None, caption: str, index: bool = True) -> str:
+    if table is None:  # what could not be compared, said where its table would be
+        return f'<p class="note">{html.escape(caption)}</p>'
     table = table.rename_axis(columns=None)
     body = table.to_html(index=index, escape=True, na_rep="", border=0, classes="results")
     return f"<h3>{html.escape(caption)}</h3>\n{body}"
@@ -91,10 +93,10 @@ def _runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_samples(run_dir: str) -> list[dict]:
+    from harness.rundir import read_samples
+
     path = Path(run_dir) / "samples.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_samples(path) if path.exists() else []
 
 
 def _gallery(run: pd.Series, images: _Images, per_run: int) -> str:
@@ -153,15 +155,18 @@ def _plots(frame: pd.DataFrame) -> list[tuple[str, str]]:
         ]
 
 
-def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.DataFrame, bool]]:
+def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.DataFrame | None, bool]]:
     from harness import tables
     from harness.published import load_published
 
     out = [("Comparison: mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' "
             "own settings", tables.comparison(frame, load_published()), True)]  # fmt: skip
     if baseline:
-        footer = tables.compare_footer(tables.comparisons(frame, baseline))
-        out.append((f"Δ vs {baseline}. {footer}", tables.compare(frame, baseline), True))
+        try:  # what cannot be compared is left out of the page, with a note saying why
+            footer = tables.compare_footer(tables.comparisons(frame, baseline))
+            out.append((f"Δ vs {baseline}. {footer}", tables.compare(frame, baseline), True))
+        except HarnessError as err:
+            out.append((f"No Δ table against {baseline}: {err}", None, True))
     board = tables.leaderboard(frame)
     columns = ["task", "shots", "model", "images", "metric", "mean", "std", "ci95_low", "ci95_high", "n_samples",
                "n_seeds", "partial"]  # fmt: skip
@@ -170,9 +175,16 @@ def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.Dat
 
 
 def default_baseline(frame: pd.DataFrame) -> str | None:
-    """The frozen model with the most real-image runs, the natural baseline of a Frozen ablation."""
+    """The frozen model with the most real-image runs, the natural baseline of a Frozen ablation, named as the
+    tables name it (with its version where one name covers differently trained models)."""
+    from harness.tables import model_versions
+
+    frame = frame.assign(version=model_versions(frame))
     frozen = frame[frame["model"].str.endswith("-frozen") & (frame["images"] == "real")]
-    return frozen["model"].value_counts().index[0] if not frozen.empty else None
+    if frozen.empty:
+        return None
+    counts = frozen["version"].value_counts()
+    return sorted(counts.index, key=lambda v: (-counts[v], v))[0]
 
 
 def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: int = 24) -> Path:
@@ -200,6 +212,9 @@ def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: 
     paths.atomic_write_text(out / "index.html", page)
     summary = [f"# Results summary\n\n{head}\n"]
     for caption, table, index in tables:
+        if table is None:
+            summary.append(f"_{caption}_\n")
+            continue
         summary.append(f"## {caption}\n\n{tabulate(table, headers='keys', tablefmt='github', showindex=index)}\n")
     summary.append("## Plots (in index.html)\n\n" + "\n".join(f"- {name}" for name, _ in plots) + "\n")
     paths.atomic_write_text(out / "summary.md", "\n".join(summary))

@@ -1,122 +1,22 @@
-"""Run records: one folder per (model, task, settings) fingerprint.
-
-``config.json`` (resolved settings), ``environment.json`` (versions, git commit, device),
-``samples.jsonl`` (one line per query, appended and fsynced batch by batch, so a killed run keeps
-every finished sample and resumes after them) and ``metrics.json`` once the run completes.
+"""The results database: an index of finished runs (SQLite), rebuilt from the run folders when it cannot be
+read or no longer matches them. The run folders (``harness.rundir``) are the record.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import platform
-import subprocess
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 from harness import __version__, paths
+from harness.errors import HarnessError
 from harness.kinds.naming import RANKED, SETTING, naming_label
 from harness.records import RunRecord
+from harness.rundir import RESCORE, RunDir, append_event, environment, read_samples  # noqa: F401 - their old home
 
-
-def append_event(path: Path, event: dict) -> None:
-    """One timestamped line in an events.jsonl (what happened on the way: out of memory, skipped samples)."""
-    from datetime import datetime, timezone
-
-    line = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(line) + "\n")
-
-
-class RunDir:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.samples_path = folder / "samples.jsonl"
-        self.metrics_path = folder / "metrics.json"
-        self.events_path = folder / "events.jsonl"  # what happened on the way (out of memory, skipped samples)
-
-    def start(self, config: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        paths.atomic_write_text(self.folder / "config.json", json.dumps(config, indent=2, sort_keys=True))
-        paths.atomic_write_text(self.folder / "environment.json", json.dumps(environment(), indent=2))
-
-    def finished_samples(self) -> list[dict]:
-        """Samples already written; a torn last line (a kill mid-write) is cut off the file."""
-        if not self.samples_path.exists():
-            return []
-        raw = self.samples_path.read_bytes()
-        end = raw.rfind(b"\n") + 1
-        if end < len(raw):
-            with open(self.samples_path, "r+b") as f:
-                f.truncate(end)
-        return [json.loads(line) for line in raw[:end].splitlines() if line.strip()]
-
-    def append(self, samples: Iterable[dict]) -> None:
-        """Append whole lines; a write cut short (a full disk) is cut back to the last whole line."""
-        data = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples).encode()
-        fd = os.open(self.samples_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except OSError as err:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)
-            raise paths.write_error(self.samples_path, err) from None
-        finally:
-            os.close(fd)
-
-    def event(self, event: dict) -> None:
-        append_event(self.events_path, event)
-
-    def events(self) -> list[dict]:
-        if not self.events_path.exists():
-            return []
-        return [json.loads(x) for x in self.events_path.read_text().splitlines() if x.strip().endswith("}")]
-
-    def rewrite_samples(self, samples: Iterable[dict]) -> None:
-        """Replace samples.jsonl whole (atomically): for scores known only once every sample is in.
-        The records of skipped samples (--skip-bad-samples) stay."""
-        skipped = [s for s in self.finished_samples() if "skipped" in s]
-        text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in [*samples, *skipped])
-        paths.atomic_write_text(self.samples_path, text)
-
-    def write_metrics(self, metrics: dict) -> None:
-        paths.atomic_write_text(self.metrics_path, json.dumps(metrics, indent=2, sort_keys=True))
-
-    def metrics(self) -> dict | None:
-        return json.loads(self.metrics_path.read_text()) if self.metrics_path.exists() else None
-
-
-def environment() -> dict:
-    import torch
-    import transformers
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {
-        "harness": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "platform": platform.platform(),
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
-        # what changes CPU floats, so trained weights and answers, between machines (see `harness check`)
-        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
-        "cpu_threads": torch.get_num_threads(),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain")),
-    }
+log = logging.getLogger("harness")
 
 
 SCHEMA = """
@@ -151,22 +51,82 @@ class ResultsDB:
 
     A run is keyed by its folder's fingerprint: indexing the same run again changes nothing, and a
     run with other settings is another row. Only `harness score` replaces a row, and says so.
+
+    It is an index, not the record (the run folders are): a file that is not a readable SQLite database is
+    moved aside and rebuilt from the run folders, saying so; ``readonly`` (a home this user cannot write)
+    opens it read-only, or indexes the run folders in memory when there is no readable file.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, readonly: bool = False) -> None:
         import sqlite3
 
         self.path = path or paths.home() / "results.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
-        self._db.commit()
+        self.readonly = readonly
+        try:
+            self._db = self._connect_readonly() if readonly else self._connect()
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as err:  # not SQLite at all, or damaged
+            self._db = self._replace_unreadable(err)
 
-    def _row(self, run_dir: Path, record: RunRecord, config: dict) -> dict:
+    def _connect(self):
+        import sqlite3
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=60)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(SCHEMA)
+            db.commit()
+            db.execute("SELECT COUNT(*) FROM runs").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _connect_readonly(self):
+        import sqlite3
+
+        if self.path.is_file():
+            for options in ("mode=ro", "immutable=1"):  # immutable: a WAL database whose -shm cannot be made
+                try:
+                    db = sqlite3.connect(f"{self.path.resolve().as_uri()}?{options}", uri=True, timeout=60)
+                    db.execute("SELECT COUNT(*) FROM runs").fetchone()
+                    return db
+                except sqlite3.OperationalError:
+                    continue
+                except sqlite3.DatabaseError as err:
+                    log.warning("note: %s is not a readable SQLite database (%s); the tables come from the run "
+                                "folders (this read-only home is left as it is)", self.path, err)  # fmt: skip
+                    break
+        return self._in_memory()
+
+    def _in_memory(self):
+        """An index of the run folders, in memory: for a home that cannot be written."""
+        import sqlite3
+
+        self._db = sqlite3.connect(":memory:")
+        self._db.execute(SCHEMA)
+        self.rebuild()
+        return self._db
+
+    def _replace_unreadable(self, err: Exception):
+        aside = self.path.with_name(self.path.name + ".unreadable")
+        with contextlib.suppress(FileNotFoundError):  # another process may have moved it already
+            os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        self._db = self._connect()
+        count = self.rebuild()
+        log.warning("note: %s was not a readable SQLite database (%s): moved to %s, and the index rebuilt from "
+                    "the run folders (%d runs)", self.path, err, aside.name, count)  # fmt: skip
+        return self._db
+
+    def _row(self, run_dir: Path, record: RunRecord, config: dict, created: str | None = None) -> dict:
         """The database row of a run, by column name."""
         from datetime import datetime, timezone
 
+        created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
         return {
             "run_key": run_dir.name, "run_dir": str(run_dir), "task": record.task,
             "task_version": config.get("task_version"), "task_fingerprint": config.get("task_fingerprint"),
@@ -174,26 +134,67 @@ class ResultsDB:
             "model_fingerprint": record.model_fingerprint, "shots": record.shots, "seed": record.seed,
             "images": record.images, "metric": record.metric, "score": record.score, "ci_low": record.ci95[0],
             "ci_high": record.ci95[1], "n": record.n, "partial": int(bool(record.partial)),
-            "harness_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "harness_version": __version__, "created": created,
             "metrics_json": json.dumps(record.to_json(), sort_keys=True),
         }  # fmt: skip
 
+    def _row_of(self, run: RunDir, created: str | None = None) -> dict:
+        record = run.record()
+        if record is None:
+            raise HarnessError(f"{run.folder}: not a finished run (no metrics.json)")
+        config = run.config()
+        try:
+            return self._row(run.folder, record, config, created)
+        except (KeyError, TypeError) as err:
+            raise HarnessError(f"{run.config_path}: unreadable (no {err}); delete metrics.json beside it and "
+                               f"{RESCORE}") from None  # fmt: skip
+
+    def _insert(self, row: dict, verb: str) -> None:
+        self._db.execute(f"{verb} INTO runs ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
+
     def index(self, run: RunDir, replace: bool = False) -> None:
-        record = RunRecord.from_json(run.metrics())
-        config = json.loads((run.folder / "config.json").read_text())
-        row = self._row(run.folder, record, config)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        row = self._row_of(run)
         with self._db:
-            self._db.execute(f"{verb} INTO runs ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
+            self._insert(row, "INSERT OR REPLACE" if replace else "INSERT OR IGNORE")
+
+    def rebuild(self) -> int:
+        """Make the index match the run folders: every finished run under ``$HARNESS_HOME/runs`` indexed
+        (dated by its metrics.json), rows of folders that are gone dropped; a run whose record cannot be read
+        is left out, with a note. Returns the number of runs indexed."""
+        from datetime import datetime, timezone
+
+        rows = []
+        for metrics in sorted((paths.home() / "runs").glob("**/metrics.json")):
+            mtime = datetime.fromtimestamp(metrics.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+            try:
+                rows.append(self._row_of(RunDir(metrics.parent), created=mtime))
+            except HarnessError as err:
+                log.warning("note: left out of the index: %s", err)
+        with self._db:
+            self._db.execute("DELETE FROM runs")
+            for row in rows:
+                self._insert(row, "INSERT OR REPLACE")
+        return len(rows)
 
     def frame(self):
         import pandas as pd
 
+        from harness.tasklabels import distinguish
+
         frame = pd.read_sql_query("SELECT * FROM runs", self._db)
+        # An index, not the record: a run whose folder is gone is left out, saying so.
+        gone = [not (Path(d) / "metrics.json").is_file() for d in frame["run_dir"]]
+        if any(gone):
+            first = frame["run_dir"][gone.index(True)]
+            log.warning("note: %d run(s) in the results database have no run folder any more (first: %s), left "
+                        "out; `harness table --rebuild-index` makes the database match the run folders",
+                        sum(gone), first)  # fmt: skip
+            frame = frame[[not g for g in gone]].reset_index(drop=True)
         metrics = [json.loads(m) for m in frame["metrics_json"]]
         # --limit N evaluates other questions than a full run: never averaged together.
         frame["limit"] = [m.get("limit", 0) for m in metrics]
         frame["skipped"] = [m.get("skipped", 0) for m in metrics]  # queries skipped for unreadable images
+        frame["all_empty"] = [RunRecord.from_json(m).all_empty for m in metrics]  # a model that said nothing
         # Models that differ only in their training seed are one row, their seeds pooled as seeds.
         frame["model_family"] = [m.get("model_family") or f for m, f in zip(metrics, frame["model_fingerprint"])]
         frame["train_seed"] = [m.get("train_seed") for m in metrics]
@@ -206,6 +207,8 @@ class ResultsDB:
         # Records since the label was written keep it; older ones are labelled as it would have been.
         frame["task"] = [m.get("task_label") or (naming_label(t, *s) if s else t) + (RANKED if a == "rank" else "")
                          for m, t, s, a in zip(metrics, frame["task"], setting, frame["answer"])]  # fmt: skip
+        # One cell is one task fingerprint: runs of a label under other task settings or data say what differs.
+        frame["task"] = distinguish(frame)
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
         keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
         return frame.sort_values("created", kind="stable").drop_duplicates(keys, keep="last").reset_index(drop=True)

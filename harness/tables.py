@@ -6,7 +6,6 @@ marked with * wherever they show. Published numbers are extra rows, labelled, ne
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,14 +26,19 @@ def _column(task, shots, limit) -> str:
     return f"{task} {shots}-shot" + (f" (first {limit})" if limit else "")
 
 
-def _labels(frame: pd.DataFrame) -> pd.Series:
-    """Row labels: the model name, plus its family's fingerprint where one name covers differently trained
-    models (a recipe changed with --set), so two such models are never averaged together; models that differ
+def model_versions(frame: pd.DataFrame) -> pd.Series:
+    """The model name, plus its family's fingerprint where one name covers differently trained models (a recipe
+    changed with --set, a user's recipe shadowing a built-in one): 'gpt2-frozen [abcd1234]'. Models that differ
     only in their training seed are one family."""
     frame = _optional_columns(frame)
     several = frame.groupby("model")["model_family"].transform("nunique") > 1
-    label = frame["model"].where(~several, frame["model"] + " [" + frame["model_family"].str[:8] + "]")
-    return label + frame["images"].map(condition_suffix)
+    return frame["model"].where(~several, frame["model"] + " [" + frame["model_family"].str[:8] + "]")
+
+
+def _labels(frame: pd.DataFrame) -> pd.Series:
+    """Row labels: the model's version (``model_versions``), so two differently trained models are never averaged
+    together, and the image condition."""
+    return model_versions(frame) + frame["images"].map(condition_suffix)
 
 
 def condition_suffix(images: str) -> str:
@@ -53,6 +57,8 @@ def _optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.assign(train_seed=None)
     if "task_fingerprint" not in frame:
         frame = frame.assign(task_fingerprint=None)
+    if "all_empty" not in frame:
+        frame = frame.assign(all_empty=False)
     if "seed" not in frame:  # a frame of cells, already aggregated over seeds
         return frame
     keys = [f"{'' if pd.isna(t) else int(t)}/{s}" for t, s in zip(frame["train_seed"], frame["seed"])]
@@ -70,6 +76,8 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
             n_seeds=("seed_key", "nunique"),
             partial=("partial", "max"),
             skipped=("skipped", "sum"),
+            empty_runs=("all_empty", "sum"),
+            runs=("score", "size"),
         )  # fmt: skip
         .reset_index()
     )
@@ -84,6 +92,13 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
     def text(row) -> str:
         std = "" if pd.isna(row["std"]) else f" ± {row['std']:.2f}"
         skipped = f" [{int(row['skipped'])} skipped]" if row["skipped"] else ""
+        empty = int(row["empty_runs"])
+        if empty:  # a model that said nothing scores 0: said, not shown as a measurement
+            skipped += (
+                " (all answers empty)"
+                if empty == row["runs"]
+                else f" (all answers empty in {empty} of {row['runs']} runs)"
+            )
         return f"{row['mean']:.2f}{std} (n={row['n_seeds']}){'*' if row['partial'] else ''}{skipped}"
 
     cells["cell"] = cells.apply(text, axis=1)
@@ -114,9 +129,9 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
 
 
 def _sample_scores(run_dir: str) -> dict[str, float]:
-    path = Path(run_dir) / "samples.jsonl"
-    samples = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return {s["id"]: s["score"] for s in samples if "skipped" not in s}
+    from harness.rundir import read_samples
+
+    return {s["id"]: s.get("score") for s in read_samples(Path(run_dir) / "samples.jsonl") if "skipped" not in s}
 
 
 def _samples(run_dir: str) -> list[float]:
@@ -128,12 +143,21 @@ def comparisons(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     one row each with the mean difference over the same (seed, sample) pairs, its 95% CI (paired bootstrap;
     two-level, seeds then samples, where the cell has several seeds), a paired p-value (exact McNemar for
     0/1 scores, else a sign-flip permutation test) and its Holm-adjusted value across the whole table."""
-    if frame.empty or baseline not in set(frame["model"]):
+    if frame.empty:
         raise HarnessError(f"no finished runs of baseline model '{baseline}' in the results database")
-    frame = _optional_columns(frame).assign(row=_labels(frame))
-    base = frame[(frame["model"] == baseline) & (frame["images"] == "real")]
+    frame = _optional_columns(frame).assign(row=_labels(frame), version=model_versions(frame))
+    # The name, or the version label the tables print (matched even where the frame holds one version only).
+    full = frame["model"] + " [" + frame["model_family"].str[:8] + "]"
+    named = (frame["model"] == baseline) | (frame["version"] == baseline) | (full == baseline)
+    base = frame[named & (frame["images"] == "real")]
+    if base.empty:
+        known = ", ".join(sorted(set(frame.loc[frame["images"] == "real", "version"])))
+        raise HarnessError(f"no finished real-image runs of baseline model '{baseline}' in the results database"
+                           + (f" (there are: {known})" if known else ""))  # fmt: skip
     if base["model_family"].nunique() > 1:
-        raise HarnessError(f"baseline '{baseline}' names {base['model_family'].nunique()} differently trained models")
+        choices = " or ".join(f"--baseline '{v}'" for v in sorted(set(base["version"])))
+        raise HarnessError(f"baseline '{baseline}' names {base['model_family'].nunique()} differently trained "
+                           f"models: name one as the tables do, {choices}")  # fmt: skip
     out = []
     for (task, shots, limit), base_runs in base.groupby(["task", "shots", "limit"]):
         reference = _paired_scores(base_runs)
