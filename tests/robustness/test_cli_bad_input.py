@@ -50,7 +50,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
             ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--batch-size", "-1"],
             ["invalid batch_size = -1", "0: by device"],
         ),
-        (["eval", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--limit", "-3"], ["invalid limit = -3"]),
+        (["eval", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--limit", "-3"], ["--limit expects", "got -3"]),
     ],
 )
 def test_unknown_names_suggest_the_closest_known(capsys, args, expected):
