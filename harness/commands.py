@@ -233,7 +233,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from harness.report import build
 
-    out = _out_folder(args.out, "the report (index.html and summary.md)")
+    out = _out_folder(args.out, "the report's index.html and summary.md")
     print(build(_results_frame(args.task), out, args.baseline, args.samples))
     return 0
 

@@ -103,6 +103,8 @@ def test_a_bad_task_file_is_one_line_naming_file_line_and_field(capsys, caplog, 
     assert "easyvqa-tiny" in capsys.readouterr().out
     skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping task mytask")]
     assert len(skipped) == 1 and "mytask.yaml" in skipped[0] and expected[0] in skipped[0], skipped
+    assert main(["show", "--task", "easyvqa-tiny", "--n", "1"]) == 0  # and another task's command works
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
