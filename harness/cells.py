@@ -104,7 +104,7 @@ def run_cells(
             on_model(spec, model, indices)
         for i in indices:
             cell = cells[i]
-            read_back = run_folder(spec, cell.task, cell.settings).metrics() is not None
+            read_back = run_folder(spec, cell.task, cell.settings.for_model(model)).metrics() is not None
             record = evaluate(model, spec, cell.task, cell.settings, progress=progress)
             results[i] = CellResult(cell, record, read_back)
             done += 1

@@ -36,6 +36,7 @@ from harness.conditions import LABELS
 from harness.config import from_mapping, parse_yaml, read_yaml
 from harness.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
 from harness.errors import HarnessError
+from harness.precision import pinned_precision
 
 if TYPE_CHECKING:
     from harness.cells import Cell as RunCell
@@ -111,10 +112,13 @@ class Baseline:
     batch_size: int = 0  # generation batch, 0: by device (answers do not depend on it)
     threads: int = 1  # torch's CPU threads, pinned: float sums, so trained weights and answers, depend on the count
     cpu_kernels: str = ""  # instruction set pinned for torch, MKL and oneDNN (avx2, avx512, default); "": the CPU's
+    precision: str = ""  # fp32 or bf16 (harness.precision), pinned like the kernels; "": --precision, else auto
 
     def __post_init__(self) -> None:
         if not self.cells:
             raise HarnessError("no cells")
+        if self.precision and self.precision not in ("fp32", "bf16", "auto"):
+            raise HarnessError(f"invalid precision = {self.precision!r} (fp32, bf16, auto, or leave it out)")
         if self.cpu_kernels and self.cpu_kernels not in CPU_KERNELS:
             known = ", ".join(CPU_KERNELS)
             raise HarnessError(f"invalid cpu_kernels = {self.cpu_kernels!r} ({known}, or leave it out)")
@@ -313,7 +317,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         kernels = pin_cpu_kernels(pinned, str(path)) if pinned else torch.backends.cpu.get_cpu_capability()
     planned = plan(path, cells)
     notes: list[str] = []
-    with pinned_threads(baseline.threads):
+    # The file's numbers were made at its precision: the check runs at it, whatever --precision says.
+    with pinned_threads(baseline.threads), pinned_precision(baseline.precision):
         results = run(baseline, planned, device, progress=not args.quiet, notes=notes)
     read_back = [r.read_back for r in results]
     table, statuses = _table(baseline, cells, results)
@@ -323,13 +328,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if kernels:
         chosen = "pinned by the file" if baseline.cpu_kernels else "the CPU's own choice"
         print(f"on the CPU with torch's {kernels} kernels ({chosen}), {baseline.threads} thread(s)")
+    for chosen, why in dict.fromkeys((r.record.precision, r.record.precision_reason) for r in results):
+        if chosen:
+            print(f"computed in {chosen} ({'pinned by the file' if baseline.precision else why})")
     if any(read_back):
         print(f"{sum(read_back)} of {len(cells)} cells were read back from runs finished earlier in {paths.home()}: "
               "they show the code that made them; a fresh HARNESS_HOME runs every cell with this code")  # fmt: skip
     if args.update:
+        shared = {k: v for k, v in raw.items() if k != "cells"}
         if kernels and not baseline.cpu_kernels and kernels.lower() in CPU_KERNELS:  # record what made the numbers
-            shared = {k: v for k, v in raw.items() if k != "cells"}
-            raw = {**shared, "cpu_kernels": kernels.lower(), "cells": raw["cells"]}
+            shared["cpu_kernels"] = kernels.lower()
+        made = {r.record.precision for r in results if r.record.precision}
+        if not baseline.precision and len(made) == 1:
+            shared["precision"] = made.pop()
+        raw = {**shared, "cells": raw["cells"]}
         changes = update(path, raw, cells, results)
         for line in changes:
             print(line)

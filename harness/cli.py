@@ -214,6 +214,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     for command in sub.choices.values():  # `harness run ... --debug` as well as `harness --debug run ...`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+    for name in ("run", "train", "eval", "sweep", "check", "bench"):
+        sub.choices[name].add_argument(
+            "--precision",
+            choices=["auto", "fp32", "bf16"],
+            default=None,
+            help="arithmetic: fp32, or bf16 compute (fp32 weights that train, fp32 losses); auto (the default) takes "
+            "bf16 on CUDA and on a CPU where bf16 products measure faster than fp32 (docs/speed.md)",
+        )
     return ap
 
 
@@ -245,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.device = distributed.device_for_rank(args.device)
             if hasattr(args, "quiet"):
                 args.quiet = args.quiet or not distributed.is_main()
-        return getattr(commands, f"cmd_{args.command}")(args) or 0
+        from harness.precision import pinned_precision
+
+        # --precision is read where models are built; processes the command starts (torchrun workers) inherit it.
+        with pinned_precision(getattr(args, "precision", None) or ""):
+            return getattr(commands, f"cmd_{args.command}")(args) or 0
     except HarnessError as exc:
         if args.debug:
             raise

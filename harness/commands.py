@@ -60,6 +60,9 @@ def _print_results(results: list) -> None:
     headers = ["model", "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
     if distributed.is_main():
         print(tabulate(table, headers=headers, tablefmt="github"))
+        for chosen, why in dict.fromkeys((r.record.precision, r.record.precision_reason) for r in results):
+            if chosen:
+                print(f"computed in {chosen} ({why})")
 
 
 def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from harness import conditions, distributed, locks, paths, stats, tasks
+from harness import answering, conditions, distributed, locks, paths, stats, tasks
 from harness.config import TaskConfig
 from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
@@ -54,6 +54,7 @@ class EvalSettings:
     batch_size: int = 0  # prompts per batch; 0: by device (default_batch_size)
     limit: int = 0  # 0: every row; N: the first N rows only, a quick look marked partial everywhere
     skip_bad_samples: bool = False  # a query whose image cannot be read is skipped and counted, not an error
+    precision: str = ""  # set (by ``for_model``) where the model computes at other than its device's old default
 
     def __post_init__(self) -> None:
         for name, what in (("batch_size", "prompts per batch, 0: by device"), ("limit", "0: every query")):
@@ -67,7 +68,20 @@ class EvalSettings:
         described = {"shots": self.shots, "seed": self.seed, "images": self.images, "limit": self.limit}
         if self.skip_bad_samples:  # only when set: earlier run fingerprints stay valid
             described["skip_bad_samples"] = True
+        if self.precision:  # likewise: other floats, other answers, another run
+            described["precision"] = self.precision
         return described
+
+    def for_model(self, model) -> EvalSettings:
+        """These settings with the model's precision where it is not what its device always computed at (fp32
+        on a CPU, bf16 on CUDA): a bf16 run on a CPU is another run than an fp32 one."""
+        from harness.precision import LEGACY
+
+        chosen = getattr(model, "precision", "")
+        device = getattr(getattr(model, "device", None), "type", "cpu")
+        if not chosen or chosen == LEGACY.get(device, "fp32"):
+            return self
+        return dataclasses.replace(self, precision=chosen)
 
 
 def limit_option(value: int | None) -> int:
@@ -120,7 +134,7 @@ def evaluate(
 
     One process at a time evaluates a run folder (rank 0 of a launch of several speaks for them): another
     process asking for the same run waits for it, then reads it back."""
-    settings = covering(settings, task)
+    settings = covering(settings, task).for_model(model)
     run = run_folder(spec, task, settings)
     with locks.held(run.folder, enabled=distributed.is_main()):
         return _evaluate(model, spec, task, settings, run, progress, order)
@@ -155,8 +169,9 @@ def _evaluate(model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSet
         "settings": settings.describe(),
         "n": len(rows),
     }
+    computed = {k: getattr(model, k) for k in ("precision", "precision_reason") if getattr(model, k, "")}
     if main:
-        run.start(config)
+        run.start(config, computed)
     # Rank 0 alone reads and writes the run record; the other ranks learn from it what is left to do.
     finished = {s["id"]: s for s in run.resume()} if main else {}
     done_ids = distributed.broadcast(set(finished))
@@ -176,9 +191,9 @@ def _evaluate(model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSet
         if not batch:
             predictions = []
         elif mode == "rank":
-            predictions = _rank(model, kind, batch, prompts, size)
+            predictions = answering.rank(model, kind, batch, prompts, size)
         else:
-            predictions = _answer(model, prompts, task, run, fit, answered)
+            predictions = answering.answer(model, prompts, task, run, fit, answered)
         samples = [
             {
                 "id": r.id,
@@ -208,6 +223,7 @@ def _evaluate(model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSet
         "run_dir": str(run.folder),
         "partial": len(rows) < len(all_rows),
         **kind.record(task, dataset, settings.shots),
+        **computed,
     }
     base["task_label"] = kind.label(task.name, base)
     _check_complete(run, rows)
@@ -274,75 +290,6 @@ def _check_context(model: api.HarnessModel, kind: TaskKind, task: TaskConfig, da
             f"{what} ({settings.shots} shots), and with {task.max_new_tokens} new tokens it exceeds the LM's "
             f"context of {limit}: {advice}"
         )
-
-
-def prompt_key(prompt) -> tuple:
-    """A prompt's content: its texts, and its images by a digest of their pixels (not their names, so the
-    blacked-out images of a run are all one image)."""
-    import hashlib
-
-    from harness.prompt import Image
-
-    return tuple(
-        ("image", tuple(s.pixels.shape), hashlib.blake2b(s.pixels.contiguous().numpy().data, digest_size=16).digest())
-        if isinstance(s, Image) else ("text", s)
-        for s in prompt
-    )  # fmt: skip
-
-
-def _answer(model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int],
-            answered: dict[tuple, str]) -> list[str]:  # fmt: skip
-    """Answers in order, generating only prompts whose content has not been answered earlier in the run:
-    greedy answers depend on the prompt alone, and a blacked-out condition repeats few distinct questions."""
-    keys = [prompt_key(p) for p in prompts]
-    new = list({k: p for k, p in zip(keys, prompts) if k not in answered}.items())
-    if new:
-        answered.update(zip([k for k, _ in new], _generate_fitting(model, [p for _, p in new], task, run, fit)))
-    return [answered[k] for k in keys]
-
-
-def _rank(model: api.HarnessModel, kind: TaskKind, rows: list[Row], prompts: list, batch_size: int) -> list[str]:
-    """Answers by ranking: each query's answer is the candidate of its kind (the first on a tie) whose tokens,
-    after a space that follows the query prompt (" ... This is a"), have the highest summed log-likelihood."""
-    pairs = [(i, name) for i, row in enumerate(rows) for name in kind.candidates(row)]
-    scores: list[float] = []
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        scores += model.loglikelihood([prompts[i] for i, _ in chunk], [f" {name}" for _, name in chunk])
-    best: dict[int, tuple[float, str]] = {}
-    for (i, name), score in zip(pairs, scores):
-        if i not in best or score > best[i][0]:
-            best[i] = (score, name)
-    return [best[i][1] for i in range(len(rows))]
-
-
-def _generate_fitting(
-    model: api.HarnessModel, prompts: list, task: TaskConfig, run: RunDir, fit: list[int]
-) -> list[str]:
-    """Generate in chunks of ``fit[0]``; out of memory halves it (for the rest of the run, noted in
-    the run's events.jsonl) and the same prompts go again. Answers do not depend on the batch. Every
-    answer is cut at the task's first stop string and stripped, whoever generated it."""
-    from harness.generate import cut_at_stop
-
-    out: list[str] = []
-    while len(out) < len(prompts):
-        chunk = prompts[len(out) : len(out) + fit[0]]
-        try:
-            answers = model.generate(chunk, task.max_new_tokens, task.stop)
-            if len(answers) != len(chunk) or not all(isinstance(a, str) for a in answers):
-                raise HarnessError(f"model {type(model).__name__}: generate returned {len(answers)} answers for "
-                                   f"{len(chunk)} prompts (expected one str per prompt)")  # fmt: skip
-            out += [cut_at_stop(a, task.stop)[0].strip() for a in answers]
-        except torch.OutOfMemoryError:
-            if fit[0] == 1:
-                raise HarnessError(f"out of memory generating one answer for task {task.name}: the model "
-                                   "does not fit this device; try another --device") from None  # fmt: skip
-            fit[0] //= 2
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            log.warning("out of memory: generation batch halved to %d (noted in %s)", fit[0], run.events_path)
-            run.event({"event": "out_of_memory", "stage": "generate", "batch_size_now": fit[0]})
-    return out
 
 
 def _check_complete(run: RunDir, rows: list[Row]) -> None:

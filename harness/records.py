@@ -12,7 +12,8 @@ from typing import Any
 # Written only when they differ from their default, so records keep the shape earlier versions wrote.
 _OPTIONAL = {"per_question_type": None, "skip_bad_samples": False, "skipped": 0, "skipped_examples": [],
              "ways": None, "repeats": None, "induction": None, "answer": None, "events": [], "task_label": "",
-             "empty_answers": 0, "model_family": "", "train_seed": None}  # fmt: skip
+             "empty_answers": 0, "model_family": "", "train_seed": None, "precision": "",
+             "precision_reason": ""}  # fmt: skip
 
 
 @dataclass
@@ -45,6 +46,8 @@ class RunRecord:
     empty_answers: int = 0  # queries whose answer was empty text
     model_family: str = ""  # the model's fingerprint but for its training seed (tables pool training seeds)
     train_seed: int | None = None  # the recipe's seed of a model trained by the harness
+    precision: str = ""  # what the model computed in (fp32, bf16), where it says
+    precision_reason: str = ""  # why (harness.precision)
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "corpus"}

@@ -85,10 +85,13 @@ class RunDir:
         self.config_path = folder / "config.json"
         self.events_path = folder / "events.jsonl"  # what happened on the way (out of memory, skipped samples)
 
-    def start(self, config: dict) -> None:
+    def start(self, config: dict, computed: dict | None = None) -> None:
+        """``computed``: how the model computes (its precision and why), recorded with the environment."""
         self.folder.mkdir(parents=True, exist_ok=True)
         paths.atomic_write_text(self.config_path, json.dumps(config, indent=2, sort_keys=True))
-        paths.atomic_write_text(self.folder / "environment.json", json.dumps(environment(), indent=2))
+        paths.atomic_write_text(
+            self.folder / "environment.json", json.dumps({**environment(), **(computed or {})}, indent=2)
+        )
 
     def finished_samples(self) -> list[dict]:
         """Samples already written; a torn last line (a kill mid-write) is cut off the file."""

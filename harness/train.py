@@ -128,7 +128,7 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
     # What trained it, each machine once (a resumed training may span several): the fingerprint names
     # the model, not the floats, and another CPU's kernels or thread count trains other weights.
     earlier = saved.meta.get("trained_with", []) if saved is not None else []
-    now = trained_with(model.device)
+    now = trained_with(model.device, model.precision)
     history = earlier + [now] * (now not in earlier)
     meta = {"fingerprint": spec.fingerprint, "model": spec.describe(), "trained_with": history}
     _set_train_mode(model, spec)
@@ -137,6 +137,7 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
     last_saved = start
     t0, images_seen = time.perf_counter(), 0
     micro = [recipe.batch_size // world]  # images per forward pass; out of memory halves it
+    curve: list[dict] = []  # the steps since the last checkpoint, logged with it (train_log.jsonl)
     for step, (images, texts, tokens) in enumerate(_batches(model, dataset, captions, recipe, start), start):
         for group in opt.param_groups:
             group["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else recipe.lr
@@ -157,27 +158,68 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
         done = step + 1
         bar.set_postfix(loss=f"{value:.3f}", img_s=f"{images_seen / (time.perf_counter() - t0):.1f}")
         bar.update(1)
+        curve.append({"step": done, "loss": value, "lr": opt.param_groups[0]["lr"],
+                      "seconds": round(time.perf_counter() - t0, 3)})  # fmt: skip
         if done % recipe.save_every == 0 or done == recipe.steps:
             if distributed.is_main():  # every process holds the same weights; rank 0 writes them
+                append_curve(folder, curve)
                 state = trainable_state(model, recipe)
                 ckpt = checkpoint.Checkpoint(done, state, _optimizer_state(opt, params), torch.get_rng_state(), meta)
                 checkpoint.save(folder, ckpt)
             distributed.barrier()
             last_saved = done
+            curve = []
     bar.close()
     return model.eval()
 
 
-def trained_with(device: torch.device) -> dict:
+CURVE = "train_log.jsonl"
+
+
+def append_curve(folder, steps: list[dict]) -> None:
+    """The training loss of each step, appended beside the checkpoint before it is saved (a step logged twice,
+    redone after a kill between the two writes, is read once: ``training_curve``)."""
+    from harness.rundir import append_event
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in steps:
+        append_event(folder / CURVE, entry)
+
+
+def training_curve(folder) -> list[dict]:
+    """Every step's loss of the model trained in ``folder``, in step order (the last record of a step wins)."""
+    import json
+
+    path = folder / CURVE
+    if not path.is_file():
+        return []
+    by_step = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            by_step[int(entry["step"])] = entry
+        except (ValueError, KeyError, TypeError):
+            continue  # a line torn by a kill
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def trained_with(device: torch.device, precision: str = "") -> dict:
     """The settings that change a training's floats on ``device``: the torch version, and the CPU's
-    vector kernels and thread count (``cpu``) or the GPU's name."""
+    vector kernels and thread count (``cpu``) or the GPU's name; and the precision where it is not what the
+    device always ran at (bf16 on a CPU, fp32 on CUDA)."""
+    from harness.precision import LEGACY
+
     if device.type == "cpu":
-        return {"torch": torch.__version__, "device": "cpu", "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
-                "cpu_threads": torch.get_num_threads()}  # fmt: skip
-    return {
-        "torch": torch.__version__,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
-    }
+        out = {"torch": torch.__version__, "device": "cpu", "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+               "cpu_threads": torch.get_num_threads()}  # fmt: skip
+    else:
+        out = {
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        }
+    if precision and precision != LEGACY.get(device.type, "fp32"):
+        out["precision"] = precision
+    return out
 
 
 def _backward(step_loss, images: list, texts: list[str], divisor: float, micro: list[int], folder, step: int) -> float:

@@ -82,7 +82,8 @@ class VisualPrefixModel(nn.Module):
         self.suppress_token_ids = list(suppress_token_ids)
         self.eos_token_id = tokenizer.eos_token_id
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.bf16: bool | None = None  # None: bf16 autocast on CUDA, fp32 elsewhere
+        self.bf16: bool | None = None  # None: bf16 autocast on CUDA, fp32 elsewhere (until tune_for_device)
+        self.precision, self.precision_reason = "", ""  # what tune_for_device chose, and why
         self.channels_last = False  # images go to the encoder channels-last (set with the encoder's layout)
 
     @torch.no_grad()
@@ -106,7 +107,7 @@ class VisualPrefixModel(nn.Module):
         return self.prefix_map.weight.device
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast (by default on CUDA); plain fp32 on the CPU, where bf16 matmuls are slow or emulated."""
+        """bf16 autocast where the model runs in bf16 (``tune_for_device``; before it, by default on CUDA)."""
         bf16 = self.device.type == "cuda" if self.bf16 is None else self.bf16
         if bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -124,16 +125,24 @@ class VisualPrefixModel(nn.Module):
             self.lm.to(torch.bfloat16)
         return self
 
-    def tune_for_device(self) -> VisualPrefixModel:
-        """The fast settings on CUDA: a channels-last encoder (cuDNN's NHWC kernels) and bf16 (``use_bf16``).
+    def tune_for_device(self, precision: str | None = None) -> VisualPrefixModel:
+        """The fast settings for where the model is: the precision (``harness.precision``: ``precision``, else the
+        requested one, ``auto`` deciding by the hardware), bf16 compute with the frozen LM's weights stored in
+        bf16 (``use_bf16``) or plain fp32; and on CUDA a channels-last encoder (cuDNN's NHWC kernels).
 
-        Not on the CPU: there a channels-last encoder in training mode changes the loss from the default
-        layout's (which the naive path gives), and the trained model with it, for little time saved.
+        Not channels-last on the CPU: there a channels-last encoder in training mode changes the loss from the
+        default layout's (which the naive path gives), and the trained model with it, for little time saved.
         """
+        from harness import precision as precisions
+
         if self.device.type == "cuda":
             self.encoder.to(memory_format=torch.channels_last)
             self.channels_last = True
+        self.precision, self.precision_reason = precisions.resolve(self.device, precision)
+        if self.precision == "bf16":
             self.use_bf16()
+        else:
+            self.bf16 = False
         return self
 
     # ---- images -------------------------------------------------------------------------------

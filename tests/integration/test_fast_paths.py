@@ -32,6 +32,7 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))  # its runs stay out of the other tests' tables
 
+    from harness import answering
     from harness import evaluate as ev
     from harness.config import parse_overrides
     from harness.models.spec import resolve
@@ -53,7 +54,7 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
     questions = {r.question for r in tasks.rows(task, tasks.load(task))[:60]}
     assert len(generated) == len(questions) < 60
     fresh = itertools.count()
-    monkeypatch.setattr(ev, "prompt_key", lambda prompt: next(fresh))  # every prompt new: all generated
+    monkeypatch.setattr(answering, "prompt_key", lambda prompt: next(fresh))  # every prompt new: all generated
     generated.clear()
     every = ev.evaluate(model, spec, task, ev.EvalSettings(shots=0, images="black", batch_size=4, limit=60, seed=1),
                         progress=False)  # fmt: skip
