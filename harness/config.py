@@ -80,8 +80,29 @@ class Recipe:
     grad_clip: float = 1.0
     warmup_steps: int = 0
     save_every: int = 50
+    # Fields added later (left out of the model fingerprint at their defaults: harness.models.spec). Each training
+    # sequence packs `pairs` images with their texts, "[img] a red circle.<sep>[img] a blue square.<eos>";
+    # batch_size counts images. See docs/concepts.md#training-data.
+    pairs: int = 1
+    loss_on: str = "all"  # "all": every text of a sequence (and its separator) is a target; "last": the last only
+    pair_separator: str = "\n"  # the text after every pair of a sequence but the last
+    caption_style: str = "plain"  # "plain" | "varied": easy-vqa captions reworded, drawn per use
+    train_mix: tuple[str, ...] = ()  # other caption sources beside train_data, "source:share" (of sequences)
+    aux_embed: float = 0.0  # weight of the loss pulling each prefix vector toward its caption's word embeddings
+    lr_schedule: str = "constant"  # "constant" | "cosine" (to 0 at the last step, after the warmup)
+    train_text: str = "captions"  # "captions" | "vqa": train_data's training questions, loss on the answers
+
+    def mix(self) -> list[tuple[str, float]]:
+        """``train_mix`` as (source, share) pairs."""
+        return [(name, float(share)) for name, _, share in (item.rpartition(":") for item in self.train_mix)]
 
     def __post_init__(self) -> None:
+        choices = {"loss_on": ("all", "last"), "caption_style": ("plain", "varied"),
+                   "lr_schedule": ("constant", "cosine"), "train_text": ("captions", "vqa")}  # fmt: skip
+        why = {"pairs": f"1 or more, and batch_size {self.batch_size} a multiple of it", "aux_embed": "0 or more",
+               "train_mix": "source:share items, each share in (0, 1], together at most 1",
+               **{k: " or ".join(v) for k, v in choices.items()}}  # fmt: skip
+        mix_ok = all(re.fullmatch(r"[\w.-]+:(0?\.\d+|[01](\.\d*)?)", m) for m in self.train_mix)
         checks = {
             "lm_init": self.lm_init in ("pretrained", "random"),
             "train_images": self.train_images in ("real", "black"),
@@ -97,10 +118,15 @@ class Recipe:
             "grad_clip": math.isfinite(self.grad_clip) and self.grad_clip >= 0,
             "warmup_steps": self.warmup_steps >= 0,
             "seed": self.seed >= 0,
+            "pairs": self.pairs >= 1 and self.batch_size % self.pairs == 0,
+            "train_mix": mix_ok and all(s > 0 for _, s in self.mix()) and sum(s for _, s in self.mix()) <= 1 + 1e-9,
+            "aux_embed": math.isfinite(self.aux_embed) and self.aux_embed >= 0,
+            **{k: getattr(self, k) in v for k, v in choices.items()},
         }
         for name, ok in checks.items():
             if not ok:
-                raise HarnessError(f"invalid {name} = {getattr(self, name)!r}")
+                reason = f" ({why[name]})" if name in why else ""
+                raise HarnessError(f"invalid {name} = {getattr(self, name)!r}{reason}")
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,7 @@ class TaskConfig:
     stop: tuple[str, ...] = ("\n",)
     normalize_prediction: bool = False
     options: dict = field(default_factory=dict)
+    question_types: tuple[str, ...] = ()  # vqa: only queries and support of these question types ("color")
     hub: dict = field(default_factory=dict)  # hub copies: {dataset_id, splits, columns} for the source's load_hub
     metric: str = ""  # a registered metric (harness.metrics.base); "": the kind's own
 

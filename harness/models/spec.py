@@ -17,6 +17,10 @@ from harness.models import lms
 
 # Recipe fields that change how training is run, not what it produces.
 _NOT_FINGERPRINTED = ("description", "save_every")
+# Recipe fields added later: fingerprinted only when set away from their defaults, so the models trained before
+# they existed keep their fingerprints and checkpoints.
+_LATER_FIELDS = ("pairs", "loss_on", "pair_separator", "caption_style", "train_mix", "aux_embed", "lr_schedule",
+                 "train_text")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,9 @@ class ModelSpec:
         return self.recipe.seed
 
     def _described(self) -> dict[str, Any]:
-        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k not in _NOT_FINGERPRINTED}
+        defaults = {f.name: f.default for f in dataclasses.fields(self.recipe) if f.name in _LATER_FIELDS}
+        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items()
+                  if k not in _NOT_FINGERPRINTED and not (k in defaults and v == defaults[k])}  # fmt: skip
         described = {
             "lm": self.lm.identity,
             "encoder": dataclasses.asdict(self.encoder),
@@ -91,7 +97,6 @@ def resolve(
     """Parse and resolve a model name (cheap: finds files, loads no weights): a ModelSpec, or for a
     model from outside the registry (``file.py:Class``, an entry point, ``hf:...``) an ExternalSpec,
     whose ``--set`` values are constructor arguments."""
-    from harness.data import sources
     from harness.models import external
 
     if external.is_external(name):
@@ -116,5 +121,16 @@ def resolve(
             raise HarnessError(f"--checkpoint {checkpoint}: no such file")
         # Named after its file, so tables never show it as the model this harness trained.
         return ModelSpec(f"{canonical}@{external.safe_name(path.stem)}", resolved, recipe, encoder,
-                         sources.load(recipe.train_data).version, str(path.resolve()), paths.file_sha256(path))  # fmt: skip
-    return ModelSpec(canonical, resolved, recipe, encoder, sources.load(recipe.train_data).version)
+                         train_data_version(recipe), str(path.resolve()), paths.file_sha256(path))  # fmt: skip
+    return ModelSpec(canonical, resolved, recipe, encoder, train_data_version(recipe))
+
+
+def train_data_version(recipe) -> str:
+    """The version of what the recipe trains on: train_data's, then each train_mix source's
+    (``<v>+emoji:0.5=<v2>``)."""
+    from harness.data import sources
+
+    version = sources.load(recipe.train_data).version
+    for item, (name, _) in zip(recipe.train_mix, recipe.mix()):
+        version += f"+{item}={sources.load(name).version}"
+    return version
