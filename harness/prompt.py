@@ -22,8 +22,15 @@ class Image:
     pixels: torch.Tensor
 
 
+@dataclass(frozen=True)
+class Target:
+    """A text segment that the training loss counts (training prompts only: ``harness.models.objectives``)."""
+
+    text: str
+
+
 Segment = Image | str
-Prompt = list[Segment]
+Prompt = list[Segment]  # a training prompt may hold Target segments too
 
 
 def describe(prompt: Prompt) -> str:

@@ -19,7 +19,8 @@ from torch.utils.checkpoint import checkpoint
 
 from harness.generate import generate, prompt_lengths
 from harness.models.batch import Embedded
-from harness.prompt import Image, Prompt
+from harness.models.objectives import Layout
+from harness.prompt import Image, Prompt, Target
 
 IGNORE = -100
 # Full-vocabulary logits of at most this many caption tokens exist at once in the loss: 4,096 x 49k fp32
@@ -85,6 +86,7 @@ class VisualPrefixModel(nn.Module):
         self.bf16: bool | None = None  # None: bf16 autocast on CUDA, fp32 elsewhere (until tune_for_device)
         self.precision, self.precision_reason = "", ""  # what tune_for_device chose, and why
         self.channels_last = False  # images go to the encoder channels-last (set with the encoder's layout)
+        self.layout = Layout()  # how training sequences are laid out (the recipe's, set by training)
 
     @torch.no_grad()
     def _init_prefix_map(self) -> None:
@@ -180,9 +182,10 @@ class VisualPrefixModel(nn.Module):
     ) -> Embedded:
         """Embed a batch of prompts (and optional target texts, which get labels and, if ``target_eos``, an EOS).
 
-        ``continuation``: the prompts continue a prefix already in the KV cache, so they get no BOS.
+        ``continuation``: the prompts continue a prefix already in the KV cache, so they get no BOS. A prompt's
+        ``Target`` segments (training prompts) get labels too.
         """
-        texts = sorted({s for p in prompts for s in p if isinstance(s, str)})
+        texts = sorted({s.text if isinstance(s, Target) else s for p in prompts for s in p if not isinstance(s, Image)})
         if targets is not None:
             texts = sorted(set(texts) | set(targets))
         token_ids = dict(zip(texts, self.tokenizer(texts, add_special_tokens=False)["input_ids"])) if texts else {}
@@ -191,13 +194,19 @@ class VisualPrefixModel(nn.Module):
         images: list[torch.Tensor] = []
         for i, prompt in enumerate(prompts):
             ids = [self.tokenizer.bos_token_id] if self.add_bos and not continuation else []
+            spans = []  # where Target segments are
             for segment in prompt:
                 if isinstance(segment, Image):
                     images.append(segment.pixels)
                     ids.extend([-1] * self.n_prefix)
+                elif isinstance(segment, Target):
+                    spans.append((len(ids), len(ids) + len(token_ids[segment.text])))
+                    ids.extend(token_ids[segment.text])
                 else:
                     ids.extend(token_ids[segment])
             labels = [IGNORE] * len(ids)
+            for start, end in spans:
+                labels[start:end] = ids[start:end]
             if targets is not None:
                 target = token_ids[targets[i]] + ([self.eos_token_id] if target_eos else [])
                 ids.extend(target)
@@ -215,11 +224,13 @@ class VisualPrefixModel(nn.Module):
         ids, mask, labels = ids.to(self.device), mask.to(self.device), labels.to(self.device)
         is_image = ids == -1
         embeds = self.lm.get_input_embeddings()(ids.clamp(min=0))
+        prefix = None
         if images:
             prefix = self.encode_images(images).to(embeds.device, embeds.dtype)
             embeds = embeds.masked_scatter(is_image.unsqueeze(-1), prefix.reshape(-1, self.width))
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        return Embedded(embeds, mask, position_ids, labels if targets is not None else None)
+        labelled = targets is not None or any(isinstance(s, Target) for p in prompts for s in p)
+        return Embedded(embeds, mask, position_ids, labels if labelled else None, prefix)
 
     # ---- the LM -------------------------------------------------------------------------------
     def hidden_states(self, batch: Embedded, cache=None, use_cache: bool = False):
@@ -252,29 +263,44 @@ class VisualPrefixModel(nn.Module):
         return self.prompt_loss(prompts, captions, divisor)
 
     def forward(
-        self, images: Sequence[torch.Tensor], captions: Sequence[str], divisor: float | None = None
+        self,
+        images: Sequence[torch.Tensor],
+        captions: Sequence[str],
+        divisor: float | None = None,
+        contexts: Sequence[str] | None = None,
+        image_divisor: float | None = None,
     ) -> torch.Tensor:
-        """The training loss (``loss``): what ``model(...)`` and DistributedDataParallel call."""
-        return self.loss(images, captions, divisor)
+        """The training loss: what ``model(...)`` and DistributedDataParallel call. Frozen's ``loss``, or with a
+        training layout of several pairs or the embedding loss, or texts between each image and its target
+        (``contexts``), ``objectives.loss`` (``image_divisor``: what the embedding loss's sum is divided by)."""
+        if self.layout.plain and contexts is None:
+            return self.loss(images, captions, divisor)
+        from harness.models import objectives
+
+        return objectives.loss(self, images, captions, divisor, contexts, image_divisor)
 
     def target_tokens(self, targets: Sequence[str]) -> int:
-        """How many tokens the loss counts for these targets: each one's tokens and its EOS."""
-        ids = self.tokenizer(list(targets), add_special_tokens=False)["input_ids"] if targets else []
-        return sum(len(t) + 1 for t in ids)
+        """How many tokens the loss counts for these training targets, laid out as ``layout`` says."""
+        from harness.models import objectives
+
+        return objectives.target_tokens(self.tokenizer, self.layout, targets)
 
     def prompt_loss(
         self, prompts: Sequence[Prompt], targets: Sequence[str], divisor: float | None = None
     ) -> torch.Tensor:
         with self.autocast():
-            batch = self.embed(prompts, targets)
-            # Position t predicts token t+1, so the last position predicts nothing: the causal LM runs
-            # without it (the other positions are unchanged), and the full-vocabulary logits are computed
-            # only at the positions whose next token is a target, the caption tokens.
-            hidden, _ = self.hidden_states(batch.without_last_position())
-            next_labels = batch.labels[:, 1:].to(hidden.device)  # a split LM ends on another device
-            keep = next_labels != IGNORE
-            head = self.lm.get_output_embeddings()
-            return chunked_cross_entropy(hidden[keep], next_labels[keep], head, divisor=divisor)
+            return self.target_loss(self.embed(prompts, targets), divisor)
+
+    def target_loss(self, batch: Embedded, divisor: float | None = None) -> torch.Tensor:
+        """The next-token loss on a labelled batch's target tokens (their sum over ``divisor``, default the mean)."""
+        # Position t predicts token t+1, so the last position predicts nothing: the causal LM runs
+        # without it (the other positions are unchanged), and the full-vocabulary logits are computed
+        # only at the positions whose next token is a target, the caption tokens.
+        hidden, _ = self.hidden_states(batch.without_last_position())
+        next_labels = batch.labels[:, 1:].to(hidden.device)  # a split LM ends on another device
+        keep = next_labels != IGNORE
+        head = self.lm.get_output_embeddings()
+        return chunked_cross_entropy(hidden[keep], next_labels[keep], head, divisor=divisor)
 
     @torch.no_grad()
     def loglikelihood(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[float]:
