@@ -18,25 +18,25 @@ from tqdm import tqdm
 
 from harness import checkpoint, distributed, locks
 from harness.config import Recipe
-from harness.data import sources
-from harness.data.types import Caption, Dataset
 from harness.errors import HarnessError
 from harness.models.loading import apply_state, build, trainable_state
+from harness.models.objectives import Layout
 from harness.models.prefix import VisualPrefixModel
 from harness.models.spec import ModelSpec
+from harness.trainset import TrainSet, batch_indices
 
 log = logging.getLogger(__name__)
+__all__ = ["batch_indices", "learning_rate", "train"]
 
 
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
-    """The examples of training step ``step``: epochs are seeded permutations, walked in order."""
-    start = step * batch_size
-    out: list[int] = []
-    while len(out) < batch_size:
-        epoch, offset = divmod(start + len(out), n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
-    return out
+def learning_rate(recipe: Recipe, step: int) -> float:
+    """The learning rate of step ``step``: a linear warmup, then constant, or a cosine to 0 at the last step."""
+    if recipe.warmup_steps and step < recipe.warmup_steps:
+        return recipe.lr * ((step + 1) / recipe.warmup_steps)  # as before the schedules, to the last bit
+    if recipe.lr_schedule == "cosine":
+        progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+        return recipe.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return recipe.lr
 
 
 def _optimizer(
@@ -102,6 +102,11 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
             f"recipe batch_size {recipe.batch_size} of {spec.name} does not split over {world} processes: "
             f"the batch is the global one, so use a multiple of {world} (--set batch_size=...)"
         )
+    if (recipe.batch_size // world) % recipe.pairs:
+        raise HarnessError(
+            f"recipe batch_size {recipe.batch_size} of {spec.name} over {world} processes gives each a share that "
+            f"is not whole sequences of {recipe.pairs} pairs: use a multiple of {world * recipe.pairs}"
+        )
     with distributed.main_first():  # an LM conversion or a dataset build happens once, on rank 0
         saved = checkpoint.load(folder, spec.fingerprint)
         model = build(spec, device)
@@ -109,10 +114,7 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
             apply_state(model, saved.model)
         if saved is not None and saved.step >= recipe.steps:
             return model.eval()
-        dataset = sources.load(recipe.train_data)
-    captions = dataset.captions.get("train", [])
-    if not captions:
-        raise HarnessError(f"training set '{recipe.train_data}' has no training captions")
+        trainset = TrainSet(recipe)
     if world > 1:
         _sync_batchnorm(model, spec)
     opt, params = _optimizer(model, spec)
@@ -132,19 +134,19 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
     history = earlier + [now] * (now not in earlier)
     meta = {"fingerprint": spec.fingerprint, "model": spec.describe(), "trained_with": history}
     _set_train_mode(model, spec)
+    model.layout = Layout.of(recipe)
     step_loss = _data_parallel(model) if world > 1 else model
     bar = tqdm(total=recipe.steps, initial=start, desc=f"train {spec.name}", disable=not progress, unit="step")
     last_saved = start
     t0, images_seen = time.perf_counter(), 0
-    micro = [recipe.batch_size // world]  # images per forward pass; out of memory halves it
+    micro = [recipe.batch_size // world]  # images per forward pass; out of memory halves it (whole sequences)
     curve: list[dict] = []  # the steps since the last checkpoint, logged with it (train_log.jsonl)
-    for step, (images, texts, tokens) in enumerate(_batches(model, dataset, captions, recipe, start), start):
+    for step, (images, texts, contexts, tokens) in enumerate(_batches(model, trainset, recipe, start), start):
         for group in opt.param_groups:
-            group["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else recipe.lr
+            group["lr"] = learning_rate(recipe, step)
         opt.zero_grad(set_to_none=True)
-        value = (
-            distributed.all_reduce_sum(_backward(step_loss, images, texts, tokens / world, micro, folder, step)) / world
-        )
+        part = (images, texts, contexts)
+        value = distributed.all_reduce_sum(_backward(step_loss, part, tokens / world, micro, folder, step)) / world
         if not math.isfinite(value):
             bar.close()
             raise HarnessError(
@@ -222,14 +224,18 @@ def trained_with(device: torch.device, precision: str = "") -> dict:
     return out
 
 
-def _backward(step_loss, images: list, texts: list[str], divisor: float, micro: list[int], folder, step: int) -> float:
-    """Forward and backward of this process's share of the batch, ``micro[0]`` images at a time, gradients
-    accumulated; returns the summed loss. Each part's caption-token loss sum is divided by the whole
-    batch's token count, so the parts add up to the loss of the whole batch and the gradient is the same.
-    Out of memory halves ``micro[0]`` (noted in the checkpoint folder's events.jsonl) and redoes the step.
+def _backward(step_loss, part: tuple, divisor: float, micro: list[int], folder, step: int) -> float:
+    """Forward and backward of this process's share of the batch (images, targets, contexts or None),
+    ``micro[0]`` images at a time, gradients accumulated; returns the summed loss. Each part's target-token loss
+    sum is divided by the whole batch's token count (and an embedding loss by the share's image count), so the
+    parts add up to the loss of the whole batch and the gradient is the same. Out of memory halves ``micro[0]``,
+    keeping whole sequences (noted in the checkpoint folder's events.jsonl), and redoes the step.
     """
     import contextlib
 
+    images, texts, contexts = part
+    layout = getattr(step_loss, "module", step_loss).layout  # the model itself, or the one DDP wraps
+    pairs = layout.pairs
     while True:
         try:
             total = 0.0
@@ -238,19 +244,24 @@ def _backward(step_loss, images: list, texts: list[str], divisor: float, micro: 
                 last = i == len(starts) - 1
                 # DDP averages gradients once, after the last part (no_sync holds the others back).
                 sync = contextlib.nullcontext() if last or not hasattr(step_loss, "no_sync") else step_loss.no_sync()
+                end = start + micro[0]
+                extra = {} if contexts is None else {"contexts": contexts[start:end]}
+                if not layout.plain:
+                    extra["image_divisor"] = len(images)
                 with sync:
-                    loss = step_loss(images[start : start + micro[0]], texts[start : start + micro[0]], divisor)
+                    loss = step_loss(images[start:end], texts[start:end], divisor, **extra)
                     loss.backward()
                 total += loss.item()
             return total
         except torch.OutOfMemoryError:
-            if micro[0] == 1:
+            if micro[0] <= pairs:
                 raise HarnessError(
-                    f"out of memory training on one image at step {step}: the model does not fit this device"
+                    f"out of memory training on one sequence ({pairs} images) at step {step}: the model does not "
+                    "fit this device"
                 ) from None
             for p in _trained_parameters(step_loss):
                 p.grad = None
-            micro[0] //= 2
+            micro[0] = max(pairs, micro[0] // 2 // pairs * pairs)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             log.warning("out of memory at step %d: %d images per pass now, gradients accumulated (the batch "
@@ -286,28 +297,30 @@ def _data_parallel(model: VisualPrefixModel) -> torch.nn.Module:
 
 
 def _batches(
-    model: VisualPrefixModel, dataset: Dataset, captions: list[Caption], recipe: Recipe, start: int
-) -> Iterator[tuple[list[torch.Tensor], list[str], int]]:
-    """Each step's images and captions (this process's share of the batch) and the caption-token count of
-    the whole batch, from ``start`` on; the next step's images load in a worker meanwhile."""
+    model: VisualPrefixModel, trainset: TrainSet, recipe: Recipe, start: int
+) -> Iterator[tuple[list[torch.Tensor], list[str], list[str] | None, int]]:
+    """Each step's images, targets and contexts (None when there are none: captions; this process's share of the
+    batch) and the target-token count of the whole batch, from ``start`` on; the next step's images load in a
+    worker meanwhile."""
     world, rank = distributed.world_size(), distributed.rank()
     share = recipe.batch_size // world
 
-    def load(step: int) -> tuple[list[torch.Tensor], list[str], list[str]]:
-        batch = [captions[i] for i in batch_indices(len(captions), recipe.batch_size, recipe.seed, step)]
+    def load(step: int) -> tuple[list[torch.Tensor], list[str], list[str] | None, list[str]]:
+        batch = trainset.batch(step)
         mine = batch[rank * share : (rank + 1) * share]
-        images = [dataset.image(c.image) for c in mine]
+        images = [trainset.image(item) for item in mine]
         if recipe.train_images == "black":
             images = [torch.zeros_like(px) for px in images]
-        return images, [c.text for c in mine], [c.text for c in batch]
+        contexts = [item.context for item in mine] if any(item.context for item in batch) else None
+        return images, [item.target for item in mine], contexts, [item.target for item in batch]
 
     if start >= recipe.steps:
         return
     with ThreadPoolExecutor(max_workers=1) as worker:
         pending = worker.submit(load, start)
         for step in range(start, recipe.steps):
-            images, texts, whole_batch = pending.result()
+            images, texts, contexts, whole_batch = pending.result()
             if step + 1 < recipe.steps:
                 pending = worker.submit(load, step + 1)
             # Tokenised here, not in the worker: a tokenizer is not safe to share between threads.
-            yield images, texts, model.target_tokens(whole_batch)
+            yield images, texts, contexts, model.target_tokens(whole_batch)
