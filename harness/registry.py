@@ -174,6 +174,8 @@ def _check_task(task: TaskConfig, where: str) -> None:
         raise HarnessError(f"{where}: unknown kind '{task.kind}' (known: {', '.join(KINDS.names())})")
     if task.metric and task.metric not in METRICS:
         raise HarnessError(f"{where}: {unknown_name('metric', task.metric, METRICS.names())}")
+    if task.question_types and not kind_of(task).takes_question_types:
+        raise HarnessError(f"{where}: question_types is for vqa tasks, not {task.kind} tasks")
     try:
         kind_of(task).check_options(task)
     except HarnessError as exc:

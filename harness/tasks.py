@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # TaskConfig fields added after run records existed: left out of a task's fingerprint while they hold their
 # default, so the runs recorded before keep theirs.
-_NEWER_FIELDS = {"metric": ""}
+_NEWER_FIELDS = {"metric": "", "question_types": ()}
 
 
 def resolve(name: str, overrides: dict[str, Any] | None = None) -> TaskConfig:

@@ -33,6 +33,8 @@ class TaskKind:
     # True when a query brings its own solved examples (naming episodes): there is no support pool,
     # and a cell's shot count means something else (``as_run``).
     own_support: ClassVar[bool] = False
+    # True when the kind keeps only the rows of a task's ``question_types`` (vqa); other kinds refuse the field.
+    takes_question_types: ClassVar[bool] = False
 
     # ---- what a shot count means ------------------------------------------------------------------
     def default_shots(self, task: TaskConfig) -> int:

@@ -14,12 +14,19 @@ from harness.metrics.base import METRICS, Metric
 
 if TYPE_CHECKING:
     from harness.config import TaskConfig
-    from harness.data.types import Row
+    from harness.data.types import Dataset, Row
 
 
 class VQA(TaskKind):
     name = "vqa"
     metric = "vqa_accuracy"
+    takes_question_types = True
+
+    def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
+        return _of_types(task, super().rows(task, dataset, seed))
+
+    def support_pool(self, task: TaskConfig, dataset: Dataset) -> list[Row]:
+        return _of_types(task, super().support_pool(task, dataset))
 
     def summarize(self, task: TaskConfig, scores: Sequence[float], rows: Sequence[Row]) -> dict[str, Any]:
         from harness.metrics import vqa
@@ -29,6 +36,13 @@ class VQA(TaskKind):
             "breakdown": vqa.aggregate_by_type(scores, [r.answer_type for r in rows]),
             "per_question_type": vqa.aggregate_by_type(scores, [r.question_type or r.answer_type for r in rows]),
         }
+
+
+def _of_types(task: TaskConfig, rows: list[Row]) -> list[Row]:
+    """The rows of the task's ``question_types`` (every row when it names none)."""
+    if not task.question_types:
+        return rows
+    return [r for r in rows if r.question_type in task.question_types]
 
 
 def _vqa_accuracy(task: TaskConfig, prediction: str, row: Row) -> float:

@@ -19,6 +19,7 @@ TWINS = {
     "vqav2-tiny": ("VQA accuracy", 40),
     "okvqa-tiny": ("VQA accuracy", 30),
     "easyvqa-full-tiny": ("VQA accuracy", 240),
+    "easyvqa-attr-tiny": ("VQA accuracy", 120),
     "easyvqa-caption-tiny": ("CIDEr", 40),
     "emoji-caption-tiny": ("CIDEr", 24),
     "tuxpaint-caption-tiny": ("CIDEr", 16),
