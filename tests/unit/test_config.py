@@ -49,8 +49,10 @@ def test_recipes_follow_the_design_table():
         "scratch": (True, "random", True, 1e-5, "real", "real"),
         "train-blind": (False, "pretrained", True, 3e-4, "black", "black"),
         "linear": (False, "pretrained", False, 3e-4, "real", "real"),
+        "supervised": (False, "pretrained", True, 3e-4, "real", "real"),  # frozen on question-answer pairs
     }
     assert set(registry.RECIPES.names()) == set(expect)
+    assert registry.RECIPES.get("supervised").train_text == "vqa"
     for name, row in expect.items():
         r = registry.RECIPES.get(name)
         assert (r.train_lm, r.lm_init, r.train_encoder, r.lr, r.train_images, r.eval_images) == row
