@@ -138,6 +138,22 @@ def test_two_process_training_with_half_batches_matches_one_process_with_the_who
         assert all(bool(torch.isfinite(run[k]).all()) for k in run if run[k].is_floating_point())
 
 
+def test_two_process_packed_training_matches_one_process(tiny_hub, tmp_path):
+    """Packed sequences of 2 pairs, the embedding loss and a caption mixture: each of 2 processes takes one
+    sequence of the 4-image batch, and the model is the one-process one (linear: no batch statistics)."""
+    import torch
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    packed = ["--set", "pairs=2", "--set", "aux_embed=0.5", "--set", "train_mix=[tiny-emoji:0.5]"]
+    args = ["train", "--model", "gpt2-linear", "--quiet", *SETS, *packed]
+    _harness(one, *args)
+    _harness(two, *args, procs=2)
+    (a, meta_a), (b, meta_b) = _checkpoint(one, "gpt2-linear"), _checkpoint(two, "gpt2-linear")
+    assert meta_a["step"] == meta_b["step"] == "4" and meta_a["fingerprint"] == meta_b["fingerprint"]
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
 def _initial_weights(recipe: str) -> dict[str, object]:
     """The trained parts' weights before training (the build is seeded), keyed as in a checkpoint."""
     from harness.config import parse_overrides
