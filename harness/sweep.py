@@ -28,6 +28,9 @@ class Grid:
     set: dict = field(default_factory=dict)  # recipe overrides for every model (part of their fingerprints)
     task_set: dict = field(default_factory=dict)  # task field / naming option overrides for every task
     ways: tuple[int, ...] = ()  # naming tasks on generated episodes: each of these ways (empty: the task's own)
+    inner_shots: tuple[int, ...] = ()  # naming tasks: these inner shots instead of `shots` (empty: `shots`)
+    # Other task options crossed like ways, for the tasks whose kind has them: {induction: [false, true]}.
+    options: dict = field(default_factory=dict)
     batch_size: int = 0  # 0: by device
     checkpoints: tuple[dict, ...] = ()  # models with weights trained elsewhere (GridCheckpoint), beside `models`
     description: str = ""
@@ -62,7 +65,13 @@ def grid_cells(path: Path) -> list[Cell]:
 
     grid = load_yaml(Grid, path, name=path.stem)
     images = conditions.parse(",".join(grid.images), where=f"{path}: images")
+    for key, values in grid.options.items():
+        if not isinstance(values, list) or not values:
+            raise HarnessError(f"{path}: options.{key} must be a non-empty list of values, not {values!r}")
     tasks = [task_registry.resolve(t, grid.task_set) for t in grid.tasks]
+    for key in grid.options:
+        if not any(key in kind_of(t).options for t in tasks):
+            raise HarnessError(f"{path}: options.{key}: no task of the grid has that option")
     # `set` changes the recipes of the harness's own models; a model of your own takes none.
     specs = [resolve(m, {} if external.is_external(m) else grid.set) for m in grid.models]
     for i, item in enumerate(grid.checkpoints, 1):
@@ -80,14 +89,17 @@ def grid_cells(path: Path) -> list[Cell]:
     for spec in specs:
         for task in tasks:
             kind = kind_of(task)
-            shots = kind.grid_shots(grid.shots)
+            own = grid.inner_shots if grid.inner_shots and "inner_shots" in kind.options else grid.shots
+            shots = kind.grid_shots(own)
             kind.check_shots(task, shots, f"{path}: shots")
-            # A naming task on generated episodes runs each of the grid's ways (none given: the task's own).
-            variants = (
-                [with_options(task, {"ways": w}, str(path)) for w in grid.ways]
-                if grid.ways and "ways" in kind.options
-                else [task]
-            )
+            # A naming task on generated episodes runs each of the grid's ways (none given: the task's own),
+            # crossed with each value of the grid's other options that its kind has.
+            crossed = {"ways": list(grid.ways)} if grid.ways else {}
+            crossed.update({k: list(v) for k, v in grid.options.items()})
+            variants = [task]
+            for key, values in crossed.items():
+                if key in kind.options:
+                    variants = [with_options(t, {key: v}, str(path)) for t in variants for v in values]
             for variant in variants:
                 cells += expand(spec, variant, shots, grid.seeds, images, limit=grid.limit, batch_size=grid.batch_size)
     return cells

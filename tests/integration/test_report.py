@@ -19,7 +19,7 @@ shots: [0, 1]
 seeds: [0]
 images: [real, black]
 limit: 6
-set: {steps: 2, batch_size: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 5}
+set: {steps: 2, batch_size: 2, pairs: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 5}
 """
 
 

@@ -15,7 +15,7 @@ from harness.config import parse_overrides
 from harness.models.spec import resolve
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = ["steps=400", "batch_size=2", "image_size=32", "save_every=5", "train_data=tiny-shapes"]
+RECIPE = ["steps=400", "batch_size=2", "pairs=2", "image_size=32", "save_every=5", "train_data=tiny-shapes"]
 
 
 def _cli(*args: str) -> list[str]:
@@ -65,7 +65,7 @@ def test_resumed_training_ends_with_the_same_weights_as_an_uninterrupted_run(tin
     from harness.models.prefix import VisualPrefixModel
     from harness.train import train
 
-    spec = resolve("gpt2-finetuned", parse_overrides(["steps=6", "batch_size=2", "image_size=32", "save_every=3",
+    spec = resolve("gpt2-finetuned", parse_overrides(["steps=6", "batch_size=2", "pairs=2", "image_size=32", "save_every=3",
                                                       "train_data=tiny-shapes", "seed=7"]))  # fmt: skip
     straight = {k: v.clone() for k, v in train(spec, progress=False).state_dict().items()}
     shutil.rmtree(spec.checkpoint_dir)

@@ -13,7 +13,7 @@ seeds: [0, 1]
 images: [real]
 ways: [2, 3]
 limit: 6
-set: {steps: 2, batch_size: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 3}
+set: {steps: 2, batch_size: 2, pairs: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 3}
 """
 
 
@@ -68,3 +68,24 @@ def test_shipped_grids_name_real_tasks_models_and_recipes():
     ablations = set(registry.RECIPES.names()) - {"supervised"}  # an upper bound trained on the task, not an ablation
     assert {registry.parse_model_name(m).recipe.name for m in ablation.models} == ablations
     assert ablation.shots == (0, 1, 4) and len(ablation.seeds) == 3
+
+
+def test_grid_options_cross_the_naming_settings_and_leave_vqa_alone(tiny_hub, tmp_path, capsys):
+    from harness.sweep import grid_cells
+
+    grid = tmp_path / "options.yaml"
+    grid.write_text(
+        GRID.replace("ways: [2, 3]", "ways: [2, 3]\ninner_shots: [1, 3]\noptions: {induction: [false, true]}")
+    )
+    cells = grid_cells(grid)
+    naming = [c for c in cells if c.task.name.startswith("miniimagenet")]
+    vqa = [c for c in cells if c.task.name.startswith("easyvqa")]
+    settings = {(c.task.options["ways"], c.task.options["induction"], c.task.options["inner_shots"]) for c in naming}
+    assert settings == {(w, i, s) for w in (2, 3) for i in (False, True) for s in (1, 3)}
+    assert len(naming) == 2 * 8 * 2 and len(vqa) == 2 * 2 * 2  # models x settings x seeds; models x shots x seeds
+    assert {c.settings.shots for c in vqa} == {0, 1}  # inner_shots leaves the VQA task's shots alone
+    for bad, says in (("{induction: true}", "non-empty list"), ("{colour: [red]}", "no task of the grid")):
+        grid.write_text(GRID + f"options: {bad}\n")
+        assert main(["sweep", str(grid)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and says in err

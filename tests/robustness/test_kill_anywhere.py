@@ -21,7 +21,7 @@ seeds: [0]
 images: [real]
 limit: 24
 batch_size: 4
-set: {steps: 12, batch_size: 2, image_size: 32, save_every: 2, train_data: tiny-shapes, seed: 51}
+set: {steps: 12, batch_size: 2, pairs: 2, image_size: 32, save_every: 2, train_data: tiny-shapes, seed: 51}
 """
 KILLS = 5
 

@@ -59,7 +59,9 @@ def test_two_versions_of_one_model_name_are_named_as_the_tables_name_them(home, 
 
 
 def test_a_batch_of_one_through_a_training_batchnorm_is_one_line_saying_what_to_set(fresh_home, capsys, tiny_hub):
-    line = cli_error(capsys, ["train", "--model", "gpt2-frozen", "--quiet", *FAST_SETS, "--set", "batch_size=1"])
+    line = cli_error(
+        capsys, ["train", "--model", "gpt2-frozen", "--quiet", *FAST_SETS, "--set", "batch_size=1", "--set", "pairs=1"]
+    )
     assert "BatchNorm" in line and "set batch_size to 2 or more (--set batch_size=2), or a larger image_size" in line
     assert not list((fresh_home / "checkpoints").rglob("*.safetensors"))  # nothing half-made left
 
