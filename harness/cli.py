@@ -158,6 +158,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="the model every other row is compared with, e.g. gpt2-frozen")
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
+    p = sub.add_parser(
+        "findings",
+        help="a paper's findings (Frozen's by default) checked on the runs: effect, paired 95%% CI, p, verdict",
+        description="One row per finding and pair of cells it compares: the effect B - A in points over items paired "
+        "by id and seed, its paired bootstrap 95%% CI, a paired p-value (Holm-adjusted over the table) and a verdict: "
+        "holds, does not hold, not shown or not measured (docs/commands.md#findings).",
+    )
+    p.add_argument("--findings", default="frozen", help="a findings YAML file, or a findings file's name (frozen)")
+    p.add_argument("--task", default="*", help="task name pattern")
+    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p.add_argument("--out", help="write the table to this file instead of printing it")
     p = sub.add_parser("plot", help="few-shot curves and ablation bar charts as PNG")
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--out", default="plots", help="output folder")
@@ -231,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
 
 # Commands that read results and never load a model: they start without torch or transformers, and only read
 # the harness home (a read-only one will do).
-_NO_MODELS = frozenset({"table", "compare", "plot", "report", "leaderboard", "list"})
+_NO_MODELS = frozenset({"table", "compare", "findings", "plot", "report", "leaderboard", "list"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,6 +233,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    from harness import findings_table, paths
+    from harness.findings import findings_path, load_findings
+
+    spec = load_findings(findings_path(args.findings))  # a bad file fails before the results are read
+    if args.out and Path(args.out).is_dir():
+        raise HarnessError(f"--out {args.out}: is a folder; name the file to write")
+    table, notes = findings_table.measure(_results_frame(args.task), spec)
+    text = findings_table.csv(table) if args.format == "csv" else findings_table.markdown(table, notes)
+    if args.out:
+        paths.atomic_write_text(Path(args.out), text)
+        print(f"{args.out}: {len(table)} rows")
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
 
     from harness.plots import plot_all
