@@ -1,0 +1,210 @@
+"""harness findings on constructed runs: verdicts, pairing on shared ids and seeds, rows per group, not measured,
+and one-line errors for a bad findings file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.findings import findings_path, load_findings, verdict
+from harness.findings_table import absolute, markdown, measure, paired
+from harness.results import ResultsDB, RunDir
+
+
+@pytest.mark.parametrize(
+    ("claim", "low", "high", "expected"),
+    [
+        ("b > a", 1.0, 9.0, "holds"),
+        ("b > a", -3.0, 4.0, "not shown"),
+        ("b > a", 0.0, 4.0, "not shown"),  # 0 inside the CI: nothing shown
+        ("b > a", -9.0, -1.0, "does not hold"),
+        ("b > a", -2.0, 0.0, "does not hold"),  # no effect the claim makes is inside the CI
+        ("b > a", 0.0, 0.0, "does not hold"),  # the sides scored the same on every item
+        ("a > b", -9.0, -1.0, "holds"),  # the CI is of B - A
+        ("a > b", 1.0, 9.0, "does not hold"),
+        ("a > b", -1.0, 1.0, "not shown"),
+        ("a near zero", 0.0, 4.9, "holds"),
+        ("a near zero", 1.0, 5.0, "not shown"),  # the upper end must stay below the threshold
+        ("a near zero", 5.0, 9.0, "does not hold"),
+        ("b > a", None, None, "not measured"),
+        ("a near zero", float("nan"), float("nan"), "not measured"),
+    ],
+)
+def test_verdicts(claim, low, high, expected):
+    assert verdict(claim, low, high) == expected
+
+
+def test_margin_and_threshold():
+    assert verdict("b > a", 1.0, 9.0, margin=2.0) == "not shown"
+    assert verdict("b > a", 3.0, 9.0, margin=2.0) == "holds"
+    assert verdict("b > a", -1.0, 2.0, margin=2.0) == "does not hold"
+    assert verdict("a near zero", 1.0, 9.0, threshold=10.0) == "holds"
+
+
+def test_pairing_takes_only_the_items_both_sides_hold():
+    a = {("0/0", "q1"): 1.0, ("0/0", "q2"): 0.0, ("0/0", "q3"): 1.0, ("0/1", "q1"): 0.0}
+    b = {("0/0", "q1"): 1.0, ("0/0", "q2"): 1.0, ("0/0", "q9"): 0.0, ("0/2", "q1"): 1.0}
+    out = paired(a, b)
+    assert out["n"] == 2 and out["n_seeds"] == 1  # q1 and q2 of seed 0; q3, q9 and seeds 1, 2 have no partner
+    assert out["effect"] == pytest.approx(50.0) and out["test"] == "mcnemar_exact"
+    assert paired(a, {("0/1", "q2"): 1.0}) == {"n": 0, "n_seeds": 0}
+
+
+def test_several_seeds_give_the_mean_of_seed_means():
+    a = {**{("0/0", f"q{i}"): 0.0 for i in range(4)}, **{("0/1", f"q{i}"): 0.0 for i in range(2)}}
+    b = {**{("0/0", f"q{i}"): float(i == 0) for i in range(4)}, **{("0/1", f"q{i}"): 1.0 for i in range(2)}}
+    out = paired(a, b)
+    assert out["n"] == 6 and out["n_seeds"] == 2
+    assert out["effect"] == pytest.approx(100 * (0.25 + 1.0) / 2)  # not the pooled mean 3/6
+    low, high = out["ci95_low"], out["ci95_high"]
+    assert low <= out["effect"] <= high
+    score = absolute(b)
+    assert score["effect"] == pytest.approx(62.5) and score["n"] == 6
+
+
+def _run(root: Path, model: str, images: str, shots: int, seed: int, scores: dict[str, float],
+         task: str = "easyvqa-tiny", **naming) -> Path:  # fmt: skip
+    """A finished run folder written by hand: config.json, metrics.json and samples.jsonl."""
+    lm, recipe = model.split("-", 1) if model.startswith("gpt2") else model.rsplit("-", 1)
+    folder = root / "runs" / f"{model}-{images}-{shots}-{seed}-{task}-{naming.get('induction')}"
+    folder.mkdir(parents=True)
+    config = {"task": task, "task_version": 1, "task_fingerprint": f"tf-{naming.get('induction')}",
+              "task_config": {"name": task, "options": {"inner_shots": shots, **naming}},
+              "model": {"lm": lm, "recipe": {"name": recipe}}}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    mean = 100 * sum(scores.values()) / len(scores)
+    metrics = {"task": task, "model": model, "model_fingerprint": f"mf-{model}", "shots": shots, "seed": seed,
+               "images": images, "metric": "VQA accuracy", "score": mean, "ci95": [0, 100], "n": len(scores),
+               "limit": 0, "train_seed": 0, **({"repeats": 1, **naming} if naming else {})}  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "samples.jsonl").write_text("".join(json.dumps({"id": k, "score": v}) + "\n" for k, v in scores.items()))
+    return folder
+
+
+def _frame(root: Path):
+    db = ResultsDB(root / "results.sqlite")
+    for metrics in sorted((root / "runs").glob("*/metrics.json")):
+        db.index(RunDir(metrics.parent))
+    frame = db.frame()
+    db.close()
+    return frame
+
+
+def test_rows_per_group_effects_and_not_measured(tmp_path):
+    ids = [f"q{i}" for i in range(10)]
+    for seed in (0, 1):
+        _run(tmp_path, "gpt2-frozen", "real", 1, seed, {q: float(i < 7) for i, q in enumerate(ids)})
+        # Black: q9 missing and an id real never had: only the 9 shared ids pair.
+        _run(tmp_path, "gpt2-frozen", "black", 1, seed, {**{q: float(i < 2) for i, q in enumerate(ids[:9])}, "x": 1.0})
+    _run(tmp_path, "gpt2-frozen", "real", 0, 0, {q: 0.0 for q in ids})
+    _run(tmp_path, "gpt2-scratch", "real", 0, 0, {q: 0.0 for q in ids})
+    _run(tmp_path, "gpt2-finetuned", "real", 1, 0, {q: float(i < 7) for i, q in enumerate(ids)})
+    for induction, right in ((False, 2), (True, 8)):
+        _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < right) for i, q in enumerate(ids)},
+             task="emoji-open-tiny", ways=2, induction=induction)  # fmt: skip
+    table, notes = measure(_frame(tmp_path), load_findings(findings_path("frozen")))
+    rows = {(r.finding, r.cells): r for r in table.itertuples()}
+
+    black = rows[("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out")]
+    assert (black.n, black.n_seeds) == (18, 2) and black.effect == pytest.approx(100 * 5 / 9)
+    assert black.verdict == "holds" and black.ci95_low > 0
+    few = rows[("few-shot beats zero-shot", "gpt2-frozen easyvqa-tiny, real images: 1-shot vs 0-shot")]
+    assert (few.n, few.n_seeds) == (10, 1) and few.effect == pytest.approx(70.0)  # seed 1 has no 0-shot run
+    scratch = rows[("scratch is near zero", "gpt2-scratch easyvqa-tiny 0-shot, real images")]
+    assert scratch.effect == 0.0 and scratch.verdict == "holds" and pd_isna(scratch.p_value)
+    same = rows[("frozen generalises better than finetuned", "easyvqa-tiny 1-shot, real images: gpt2-frozen vs "
+                 "gpt2-finetuned")]  # fmt: skip
+    assert same.effect == 0.0 and same.verdict == "does not hold" and same.n == 10  # paired on seed 0 only
+    induction = rows[("task induction helps open-ended naming",
+                      "gpt2-frozen emoji-open-tiny 2-way 1-shot, real images: +induction vs no induction")]  # fmt: skip
+    assert induction.effect == pytest.approx(60.0) and induction.verdict == "holds"
+    # Cells absent: one row each, not measured, saying which side has no runs.
+    for name in ("images beat shuffled images", "a larger LM helps", "train-blind is below frozen with images"):
+        (row,) = [r for r in table.itertuples() if r.finding == name]
+        assert row.verdict == "not measured" and row.n == 0 and "no runs of" in row.cells
+    # Holm over the paired rows that have a p-value (not the absolute one, not the unmeasured ones).
+    tested = table[table["p_value"].notna()]
+    assert len(tested) == 4 and (tested["p_holm"] >= tested["p_value"]).all()
+    assert any("family and size are confounded" in n for n in notes)
+    text = markdown(table, notes)
+    assert "| +55.56 " in text and "not measured" in text and "Holm-adjusted over the 4 p-value(s)" in text
+
+
+def pd_isna(value) -> bool:
+    return value != value
+
+
+def test_no_runs_at_all_is_every_finding_not_measured(tmp_path):
+    import pandas as pd
+
+    table, _ = measure(pd.DataFrame(), load_findings(findings_path("frozen")))
+    assert len(table) == len(load_findings(findings_path("frozen")).findings)
+    assert set(table["verdict"]) == {"not measured"}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("findings: [{name: x, claim: b > a, a: {imgs: black}, b: {images: real}}]", "findings[0] (x): a: unknown field 'imgs'"),
+        ("findings: [{name: x, claim: a >> b, a: {images: black}, b: {images: real}}]", "field 'claim' must be one of"),
+        ("findings: [{name: x, claim: b > a, a: {task: easyvqa}, b: {images: real}}]", "field 'task' belongs under where"),
+        ("findings: [{name: x, claim: b > a, a: {images: dark}, b: {images: real}}]", "unknown image condition 'dark'"),
+        ("findings: [{name: x, claim: b > a, a: {shots: one}, b: {shots: 1}}]", "a: field 'shots' must be"),
+        ("findings: [{name: x, claim: a near zero, a: {recipe: scratch}, b: {recipe: frozen}}]", "field 'b'"),
+        ("findings: [{name: x, claim: b > a, where: {recipe: frozen}, a: {}}]", "field 'b': a paired claim"),
+        ("findings: [{name: x, claim: b > a, a: {images: black}, b: {images: real}, treshold: 3}]", "'treshold'"),
+        ("findings: []", "field 'findings' is empty"),
+        ("findngs: []", "unknown field 'findngs'"),
+        ("findings: [{name: x, claim: b > a\n", "YAML syntax error"),
+    ],
+)  # fmt: skip
+def test_bad_findings_files_are_one_line_errors_naming_file_and_field(tmp_path, capsys, text, says):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(HarnessError, match="mine.yaml"):
+        load_findings(path)
+    assert main(["findings", "--findings", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(path) in err and says in err, err
+
+
+def test_an_unknown_findings_name_lists_the_known_ones(capsys):
+    assert main(["findings", "--findings", "frozn"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "known: frozen" in err
+
+
+def test_the_shipped_findings_cover_frozens_claims():
+    spec = load_findings(findings_path("frozen"))
+    assert findings_path("frozen").parent.name == "findings"
+    assert len(spec.findings) >= 9
+    claims = {f.name: f for f in spec.findings}
+    assert claims["scratch is near zero"].absolute and claims["scratch is near zero"].threshold == 5.0
+    assert "confounded" in claims["a larger LM helps"].note
+
+
+_LIGHT = """
+import sys
+from harness.cli import main
+print("exit", main(["findings", "--format", "csv"]), "imported",
+      sorted(m for m in ("torch", "transformers", "timm") if m in sys.modules))
+"""
+
+
+def test_findings_start_without_torch(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    _run(home, "gpt2-frozen", "real", 1, 0, {"q0": 1.0, "q1": 1.0})
+    _run(home, "gpt2-frozen", "black", 1, 0, {"q0": 0.0, "q1": 1.0})
+    _frame(home)  # indexed
+    env = {**os.environ, "HARNESS_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", _LIGHT], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout.splitlines()[-1] == "exit 0 imported []", done.stdout + done.stderr
+    assert "gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out,2,1,50.0" in done.stdout
