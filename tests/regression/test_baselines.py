@@ -77,19 +77,59 @@ def test_tiny_baseline_passes(tiny_home, capsys):
     _check_passes(capsys, TINY)
 
 
-def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, capsys):
-    home = _smollm2_home(tmp_path_factory, "check-cpu")
+@pytest.fixture(scope="module")
+def cpu_checkpoints(tmp_path_factory) -> Path:
+    """One checkpoint folder for the cpu.yaml tests that evaluate the shipped model as it trains."""
+    return tmp_path_factory.mktemp("cpu-checkpoints")
+
+
+def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, cpu_checkpoints, capsys):
+    home = _smollm2_home(tmp_path_factory, "check-cpu", cpu_checkpoints)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_HOME", str(home))
         assert main(["data", "build", "emoji"]) == 0
         _check_passes(capsys, CPU, improved_fails=False)
 
 
-def _smollm2_home(tmp_path_factory, name: str) -> Path:
+def test_the_cpu_baseline_fails_a_model_that_ignores_its_images(tmp_path_factory, cpu_checkpoints, capsys):
+    """The shipped model, trained as check trains it (or loaded when the test above trained it), then made
+    blind at evaluation: every image it is shown is black. The cells with real images regress; the
+    blacked-out cells, which it still answers as before, do not."""
+    from harness.check import load
+    from harness.models.prefix import VisualPrefixModel
+
+    baseline, cells, raw = load(CPU)
+    attr = [c for c in raw["cells"] if c["task"] == "easyvqa-attr"]
+    assert attr and all(c["expected"] for c in attr)
+    only = tmp_path_factory.mktemp("attr-cells") / "attr.yaml"
+    shared = {"tolerance": baseline.tolerance, "cpu_kernels": baseline.cpu_kernels, "precision": "fp32"}
+    only.write_text(yaml.safe_dump({**shared, "cells": attr}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_HOME", str(_smollm2_home(tmp_path_factory, "check-seeing", cpu_checkpoints)))
+        code, out, err = _check(capsys, only)  # trains the shared checkpoint when the test above has not
+        assert code == 0, out + err
+        trained = sorted(cpu_checkpoints.iterdir())
+        mp.setenv("HARNESS_HOME", str(_smollm2_home(tmp_path_factory, "check-blind", cpu_checkpoints)))
+        real = VisualPrefixModel.preprocess
+        mp.setattr(VisualPrefixModel, "preprocess", lambda self, pixels: real(self, [p * 0 for p in pixels]))
+        code, out, err = _check(capsys, only)
+    print(out)
+    assert code == 1, out + err
+    rows = _rows(out)
+    status = {label: row["status"] for label, row in rows.items()}
+    [seeing] = [label for label in status if "black" not in label and "shuffled" not in label]
+    assert status[seeing] == "REGRESSED", out
+    assert all(s != "REGRESSED" for label, s in status.items() if label != seeing), out
+    assert sorted(cpu_checkpoints.iterdir()) == trained  # the blind model is the trained one, loaded
+
+
+def _smollm2_home(tmp_path_factory, name: str, checkpoints: Path | None = None) -> Path:
     home = tmp_path_factory.mktemp(name)
     # The converted SmolLM2 is shared with the session's home (keyed by the GGUF file's sha256).
     (SESSION_HOME / "lms").mkdir(parents=True, exist_ok=True)
     (home / "lms").symlink_to(SESSION_HOME / "lms", target_is_directory=True)
+    if checkpoints is not None:
+        (home / "checkpoints").symlink_to(checkpoints, target_is_directory=True)
     return home
 
 
