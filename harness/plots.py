@@ -1,6 +1,7 @@
-"""Pictures from the results database (matplotlib, PNG): few-shot curves and the ablation bars.
+"""Pictures from the results database (matplotlib, PNG): few-shot curves and the ablation bars; and the
+training-loss curves of the trained models (harness.curves).
 
-Both draw the same numbers `harness table` prints: the mean over seeds, with a 95% CI band or bar
+The score plots draw the same numbers `harness table` prints: the mean over seeds, with a 95% CI band or bar
 pooled over every sample of every seed (the leaderboard's interval).
 """
 
@@ -134,9 +135,75 @@ def naming_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[P
     return written
 
 
-def plot_all(frame: pd.DataFrame, out: Path) -> list[Path]:
-    if frame.empty:
+def _smoothed(values: list[float], window: int) -> list[float]:
+    """The trailing moving average over ``window`` steps (fewer at the start)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def _window(n: int) -> int:
+    """Steps averaged: a twentieth of the curve, at least 5 and at most 100 (never more than the curve)."""
+    return max(1, min(n, max(5, min(100, round(n / 20)))))
+
+
+def loss_curves(models: list, out: Path, each: bool = True) -> list[Path]:
+    """Training loss vs step: one PNG per trained model (``each``; every step, and the moving average), and
+    ``loss-curves.png`` with every model's moving average (labelled by fingerprint where a name has several)."""
+    import textwrap
+
+    from harness.curves import recipe_changes
+
+    if not models:
+        return []
+    plt = _pyplot()
+    written = []
+    names = [m.name for m in models]
+    for model in models if each else []:
+        steps, losses = [e["step"] for e in model.curve], [e["loss"] for e in model.curve]
+        window = _window(len(losses))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(steps, losses, alpha=0.35, linewidth=0.8, label="each step")
+        ax.plot(
+            steps, _smoothed(losses, window), linewidth=1.6, label=f"moving average ({window} step{'s' * (window > 1)})"
+        )
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(recipe_changes(model.recipe).items()))
+        title = f"{model.name} [{model.fingerprint}]" + (f"\n{textwrap.shorten(changes, 160)}" if changes else "")
+        ax.set_title(title, fontsize=8)
+        ax.set(xlabel="step", ylabel="training loss")
+        ax.legend(fontsize=7)
+        path = out / _filename("loss", model.label, 0)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for model in models:
+        losses = [e["loss"] for e in model.curve]
+        label = model.name + (f" [{model.fingerprint}]" if names.count(model.name) > 1 else "")
+        ax.plot([e["step"] for e in model.curve], _smoothed(losses, _window(len(losses))), label=label)
+    ax.set(xlabel="step", ylabel="training loss (moving average)", title="training loss")
+    ax.legend(fontsize=7)
+    path = out / "loss-curves.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [*written, path]
+
+
+def plot_all(frame: pd.DataFrame, out: Path, losses: bool = True) -> list[Path]:
+    """Every plot of the results, and (``losses``) the training-loss curves of every trained model: with
+    trained models but no runs yet, the loss curves alone."""
+    from harness.curves import trained_models
+
+    models = trained_models() if losses else []
+    if frame.empty and not models:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     out.mkdir(parents=True, exist_ok=True)
-    board = _with_labels(leaderboard(frame))
-    return fewshot_curves(board, out) + ablation_bars(board, out) + naming_curves(board, frame, out)
+    written = []
+    if not frame.empty:
+        board = _with_labels(leaderboard(frame))
+        written = fewshot_curves(board, out) + ablation_bars(board, out) + naming_curves(board, frame, out)
+    return written + loss_curves(models, out)

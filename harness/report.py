@@ -1,9 +1,9 @@
 """``harness report``: one self-contained HTML page of the results database.
 
 The page holds the comparison table (published rows beside ours), the delta table against a
-baseline, the leaderboard, every plot, and for each run a gallery of sample predictions with their
-prompt images as thumbnails, answers, references and scores, filterable by correct / partly correct /
-incorrect. Pictures are embedded as data URIs (each image once), so the file can be mailed or
+baseline, the leaderboard, every plot, the training-loss curves of the models trained in this home with
+a table of them, and for each run a gallery of sample predictions with their prompt images as
+thumbnails, answers, references and scores, filterable by correct / partly correct / incorrect. Pictures are embedded as data URIs (each image once), so the file can be mailed or
 attached to a CI run as is. A ``summary.md`` beside it holds the same tables as Markdown.
 """
 
@@ -24,6 +24,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness import __version__, conditions, paths
+from harness.curves import ENDS
 from harness.errors import HarnessError
 
 log = logging.getLogger("harness")
@@ -151,8 +152,23 @@ def _plots(frame: pd.DataFrame) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         return [
             (p.stem, "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode())
-            for p in plot_all(frame, Path(tmp))
+            for p in plot_all(frame, Path(tmp), losses=False)
         ]
+
+
+def _training() -> tuple[pd.DataFrame | None, str | None]:
+    """The training-loss table of every trained model with a train_log.jsonl, and the plot of their curves
+    as a data URI; (None, None) when nothing was trained here."""
+    from harness.curves import summary_rows, trained_models
+    from harness.plots import loss_curves
+
+    models = trained_models()
+    if not models:
+        return None, None
+    with tempfile.TemporaryDirectory() as tmp:
+        (plot,) = loss_curves(models, Path(tmp), each=False)
+        uri = "data:image/png;base64," + base64.b64encode(plot.read_bytes()).decode()
+    return pd.DataFrame(summary_rows(models)), uri
 
 
 def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.DataFrame | None, bool]]:
@@ -194,6 +210,7 @@ def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: 
     baseline = baseline or default_baseline(frame)
     tables = _tables(frame, baseline)
     plots = _plots(frame)
+    curves, curves_uri = _training()
     images = _Images()
     galleries = [_gallery(run, images, per_run) for _, run in _runs(frame).iterrows()]
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -205,6 +222,7 @@ def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: 
             f'<figure><img src="{uri}" alt="{html.escape(name)}"><figcaption>{html.escape(name)}</figcaption></figure>'
             for name, uri in plots
         ),  # fmt: skip
+        training=_training_html(curves, curves_uri),
         runs="\n".join(galleries),
         images=json.dumps(images.uris).replace("</", "<\\/"),
     )
@@ -216,9 +234,26 @@ def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: 
             summary.append(f"_{caption}_\n")
             continue
         summary.append(f"## {caption}\n\n{tabulate(table, headers='keys', tablefmt='github', showindex=index)}\n")
+    if curves is not None:
+        shown = curves.map(lambda v: "" if v is None or v != v else f"{v:.4g}" if isinstance(v, float) else str(v))
+        table = tabulate(shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+        summary.append(f"## {TRAINING_CAPTION}\n\n{table}\n")
     summary.append("## Plots (in index.html)\n\n" + "\n".join(f"- {name}" for name, _ in plots) + "\n")
     paths.atomic_write_text(out / "summary.md", "\n".join(summary))
     return out / "index.html"
+
+
+TRAINING_CAPTION = (f"Training loss: each model's logged steps; first and last loss are the means of its first and last "
+                    f"{ENDS} steps; seconds of training as recorded, summed over resumptions")  # fmt: skip
+
+
+def _training_html(curves: pd.DataFrame | None, uri: str | None) -> str:
+    if curves is None:
+        return '<p class="note">no trained model with a training log (train_log.jsonl) in this harness home</p>'
+    figure = f'<figure><img src="{uri}" alt="loss-curves"><figcaption>loss-curves</figcaption></figure>'
+    body = curves.to_html(index=False, escape=True, na_rep="", border=0, classes="results training",
+                          float_format=lambda v: f"{v:.4g}")  # fmt: skip
+    return f"<h3>{html.escape(TRAINING_CAPTION)}</h3>\n{body}\n{figure}"
 
 
 TEMPLATE = """<!doctype html>
@@ -243,6 +278,8 @@ figure {{ display: inline-block; margin: 0.5em; }} figure img {{ max-width: 560p
 {tables}
 <h2>Plots</h2>
 {plots}
+<h2>Training</h2>
+{training}
 <h2>Runs</h2>
 <div id="controls">show samples:
 <label><input type="radio" name="show" value="all" checked> all</label>

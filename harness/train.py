@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from harness import checkpoint, distributed, locks
 from harness.config import Recipe
+from harness.curves import append_curve
 from harness.errors import HarnessError
 from harness.models.loading import apply_state, build, trainable_state
 from harness.models.objectives import Layout
@@ -173,36 +174,6 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
             curve = []
     bar.close()
     return model.eval()
-
-
-CURVE = "train_log.jsonl"
-
-
-def append_curve(folder, steps: list[dict]) -> None:
-    """The training loss of each step, appended beside the checkpoint before it is saved (a step logged twice,
-    redone after a kill between the two writes, is read once: ``training_curve``)."""
-    from harness.rundir import append_event
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for entry in steps:
-        append_event(folder / CURVE, entry)
-
-
-def training_curve(folder) -> list[dict]:
-    """Every step's loss of the model trained in ``folder``, in step order (the last record of a step wins)."""
-    import json
-
-    path = folder / CURVE
-    if not path.is_file():
-        return []
-    by_step = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-            by_step[int(entry["step"])] = entry
-        except (ValueError, KeyError, TypeError):
-            continue  # a line torn by a kill
-    return [by_step[k] for k in sorted(by_step)]
 
 
 def trained_with(device: torch.device, precision: str = "") -> dict:

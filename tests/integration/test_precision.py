@@ -11,8 +11,8 @@ import torch
 from harness import precision
 from harness.cli import main
 from harness.config import parse_overrides
+from harness.curves import training_curve
 from harness.models.spec import resolve
-from harness.train import training_curve
 
 RECIPE = ["steps=10", "batch_size=4", "image_size=32", "save_every=5", "train_data=tiny-shapes"]
 # bf16 keeps 8 bits of mantissa: over 10 Adam steps on the tiny model the per-step losses stay within this

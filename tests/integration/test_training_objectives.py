@@ -158,7 +158,8 @@ def test_out_of_memory_halving_keeps_whole_sequences(tiny_hub, fast_recipe, monk
 
 def test_a_short_training_with_every_new_field(tiny_hub, fast_recipe):
     from harness import checkpoint
-    from harness.train import train, training_curve
+    from harness.curves import training_curve
+    from harness.train import train
 
     sets = [*fast_recipe, "steps=4", "pairs=2", "loss_on=last", "pair_separator=' '", "caption_style=varied",
             "train_mix=[tiny-emoji:0.5]", "aux_embed=0.2", "lr_schedule=cosine"]  # fmt: skip
