@@ -116,9 +116,12 @@ def target_tokens(tokenizer, layout: Layout, targets: Sequence[str]) -> int:
 def embedding_loss(model: VisualPrefixModel, prefix: torch.Tensor, targets: Sequence[str]) -> torch.Tensor:
     """Per image: each prefix vector's cosine similarities to the whole vocabulary, over ``TAU``, as a softmax;
     minus the log of its probability mass on the target's content tokens (stop words left out), averaged over
-    the vectors (``prefix``: images x n_prefix x width, in the order of ``targets``)."""
-    unit = F.normalize(model.lm.get_input_embeddings().weight.float(), dim=-1)
-    logp = torch.log_softmax(F.normalize(prefix.float(), dim=-1) @ unit.T / TAU, dim=-1)  # images x n_prefix x V
+    the vectors (``prefix``: images x n_prefix x width, in the order of ``targets``). Always in fp32, outside
+    any autocast: over ``TAU`` the similarities span +-10, where bf16's 8 bits of mantissa moved the loss by
+    several percent."""
+    with torch.autocast(prefix.device.type, enabled=False):
+        unit = F.normalize(model.lm.get_input_embeddings().weight.float(), dim=-1)
+        logp = torch.log_softmax(F.normalize(prefix.float(), dim=-1) @ unit.T / TAU, dim=-1)  # images x n_prefix x V
     stop = stop_ids(model.tokenizer)
     out = []
     for i, tokens in enumerate(model.tokenizer(list(targets), add_special_tokens=False)["input_ids"]):

@@ -323,7 +323,7 @@ def test_a_sweep_grid_runs_checkpoints_trained_elsewhere(tiny_hub, fast_recipe, 
         ({"model": "gpt2-frozen", "checkpoint": "gone.safetensors"}, "checkpoints entry 1: --checkpoint"),
         ({"model": "gpt2-frozen", "file": "mine.safetensors"}, "checkpoints entry 1: unknown field 'file'"),
         (
-            {"model": "gpt2-frozen", "checkpoint": "mine.safetensors", "set": {"n_prefix": 4}},
+            {"model": "gpt2-frozen", "checkpoint": "mine.safetensors", "set": {"n_prefix": 2}},
             "'prefix_map.bias' has shape",
         ),
     ]:

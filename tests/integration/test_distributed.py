@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = ["steps=4", "batch_size=4", "image_size=32", "save_every=2", "train_data=tiny-shapes", "seed=11"]
+# pairs=2: each of 2 processes gets half the batch, one whole packed sequence.
+RECIPE = ["steps=4", "batch_size=4", "pairs=2", "image_size=32", "save_every=2", "train_data=tiny-shapes", "seed=11"]
 SETS = [a for s in RECIPE for a in ("--set", s)]
 
 

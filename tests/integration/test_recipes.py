@@ -69,13 +69,13 @@ def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(t
     from harness.evaluate import EvalSettings, evaluate
 
     seen: list[torch.Tensor] = []
-    real_loss, real_generate = VisualPrefixModel.loss, VisualPrefixModel.generate
+    real_forward, real_generate = VisualPrefixModel.forward, VisualPrefixModel.generate
 
-    def spy_loss(self, images, captions, *args):
+    def spy_forward(self, images, *args, **kwargs):  # every training loss goes through forward, packed or not
         seen.extend(images)
-        return real_loss(self, images, captions, *args)
+        return real_forward(self, images, *args, **kwargs)
 
-    monkeypatch.setattr(VisualPrefixModel, "loss", spy_loss)
+    monkeypatch.setattr(VisualPrefixModel, "forward", spy_forward)
     spec = _spec("train-blind", fast_recipe)
     model = train(spec, progress=False)
     assert len(seen) == spec.recipe.steps * spec.recipe.batch_size

@@ -144,7 +144,7 @@ def test_nan_or_inf_loss_stops_training_keeping_the_last_good_checkpoint(
     from harness.models.spec import resolve
 
     overrides = [*fast_recipe, "steps=6", "save_every=2", f"seed={30 if bad == 'nan' else 31}"]
-    real = VisualPrefixModel.loss
+    real = VisualPrefixModel.forward  # every training loss goes through forward, packed or not
     step = {"n": 0}
 
     def diverging(self, *args, **kwargs):
@@ -152,7 +152,7 @@ def test_nan_or_inf_loss_stops_training_keeping_the_last_good_checkpoint(
         loss = real(self, *args, **kwargs)
         return loss * float(bad) if step["n"] == 4 else loss  # the 4th step (index 3) diverges
 
-    monkeypatch.setattr(VisualPrefixModel, "loss", diverging)
+    monkeypatch.setattr(VisualPrefixModel, "forward", diverging)
     sets = [a for s in overrides for a in ("--set", s)]
     assert main(["train", "--model", "gpt2-frozen", "--quiet", *sets]) == 2
     err = capsys.readouterr().err.strip()
@@ -171,7 +171,7 @@ def test_out_of_memory_in_training_splits_the_batch_and_trains_the_same_model(ti
     from harness.models.spec import resolve
     from harness.train import train
 
-    overrides = parse_overrides([*fast_recipe, "steps=3", "seed=33"])
+    overrides = parse_overrides([*fast_recipe, "steps=3", "seed=33", "pairs=1"])  # packed: whole sequences only
     spec = resolve("gpt2-linear", overrides)
     import shutil
 
@@ -179,7 +179,7 @@ def test_out_of_memory_in_training_splits_the_batch_and_trains_the_same_model(ti
     straight = checkpoint.load(spec.checkpoint_dir, spec.fingerprint).model
 
     shutil.rmtree(spec.checkpoint_dir)
-    real = VisualPrefixModel.loss
+    real = VisualPrefixModel.forward
     sizes = []
 
     def tight(self, images, *args, **kwargs):
@@ -188,7 +188,7 @@ def test_out_of_memory_in_training_splits_the_batch_and_trains_the_same_model(ti
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(self, images, *args, **kwargs)
 
-    monkeypatch.setattr(VisualPrefixModel, "loss", tight)
+    monkeypatch.setattr(VisualPrefixModel, "forward", tight)
     train(spec, progress=False)
     assert sizes[:3] == [4, 2, 1] and max(sizes[3:]) == 1 and len(sizes) == 2 + 3 * 4
     split = checkpoint.load(spec.checkpoint_dir, spec.fingerprint).model
