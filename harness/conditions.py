@@ -89,10 +89,10 @@ def stand_ins(condition: str, kind: TaskKind, task: TaskConfig, dataset: Dataset
         return kind.stand_ins(task, dataset, seed)
     if condition == "caption":
         texts: dict[str, str] = {}
-        for captions in dataset.captions.values():
-            for caption in captions:
-                text = caption.text.strip()
-                texts.setdefault(caption.image, text[:1].upper() + text[1:])
+        pairs = [(c.image, c.text) for captions in dataset.captions.values() for c in captions]
+        for image, text in [*pairs, *dataset.descriptions.items()]:  # a caption first, else a description
+            text = text.strip()
+            texts.setdefault(image, text[:1].upper() + text[1:])
         return texts
     return None
 

@@ -43,7 +43,7 @@ def load() -> Dataset:
     except ImportError:
         raise HarnessError(f"data source easyvqa needs the easy-vqa package: run `{INSTALL}`") from None
     digest = hashlib.sha256()
-    splits, image_paths, captions = {}, {}, {}
+    splits, image_paths, captions, descriptions = {}, {}, {}, {}
     for split, questions, images in (
         ("train", easy_vqa.get_train_questions, easy_vqa.get_train_image_paths),
         ("test", easy_vqa.get_test_questions, easy_vqa.get_test_image_paths),
@@ -63,10 +63,15 @@ def load() -> Dataset:
             for key, attrs in sorted(seen.items())
             if "color" in attrs and "shape" in attrs
         ]
+        for key, attrs in seen.items():  # the rest: what their questions say, for --images caption
+            if not ("color" in attrs and "shape" in attrs):
+                descriptions[key] = (
+                    f"a {attrs['color']} shape." if "color" in attrs else f"a {attrs.get('shape', 'shape')}."
+                )
     for key in sorted(image_paths):
         digest.update(f"{key}:{image_paths[key].stat().st_size}\n".encode())
     version = f"easy-vqa=={importlib.metadata.version('easy-vqa')}:{digest.hexdigest()[:16]}"
-    return Dataset("easyvqa", version, splits, captions, image_paths)
+    return Dataset("easyvqa", version, splits, captions, image_paths, descriptions=descriptions)
 
 
 SOURCES.add("easyvqa", Source(load, module_available("easy_vqa", INSTALL)))

@@ -64,6 +64,9 @@ class Dataset:
     images: dict[str, torch.Tensor] = field(default_factory=dict)
     classes: dict[str, list[str]] = field(default_factory=dict)  # naming sources: class name -> image keys
     image_loader: Callable[[str], torch.Tensor] | None = None  # for keys not in image_paths (images in a table)
+    # Text for images that have no caption, for `--images caption` only (never trained on): what the source
+    # knows of them, e.g. an easy-vqa image whose questions name its colour but not its shape.
+    descriptions: dict[str, str] = field(default_factory=dict)
 
     def image(self, key: str) -> torch.Tensor:
         if key not in self.images:

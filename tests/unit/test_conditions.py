@@ -85,3 +85,24 @@ def test_a_shuffled_run_shows_no_query_or_support_image_as_itself(tiny_hub, fast
         assert all(a != b for a, b in zip(originals, shown))
     mapping = _stand_ins("easyvqa-tiny")[0]
     assert all(mapping[a] == b for (_, o), (_, s) in zip(real, shuffled) for a, b in zip(o, s))
+
+
+def test_caption_describes_the_easyvqa_images_that_have_no_caption_from_their_questions():
+    """11.5% of easy-vqa's training images have questions about only their colour or only their shape: no
+    training caption. Under --images caption they are given what their questions say, never nothing."""
+    pytest.importorskip("easy_vqa")
+    from harness.data import easyvqa
+
+    task = registry.TASKS.get("easyvqa-attr")
+    dataset = easyvqa.load()
+    texts = conditions.stand_ins("caption", kind_of(task), task, dataset, 0)
+    every = {r.image for split in ("train", "test") for r in dataset.rows(split)}
+    captioned = {c.image for split in ("train", "test") for c in dataset.captions[split]}
+    assert every - captioned and set(dataset.descriptions) == every - captioned
+    assert every <= set(texts)
+    for image in list(every - captioned)[:50]:
+        assert re.fullmatch(r"A (\w+ shape|\w+)\.", texts[image]), texts[image]
+    caption = next(c for c in dataset.captions["train"])
+    assert texts[caption.image] == caption.text[:1].upper() + caption.text[1:]
+    trained = {c.text for split in dataset.captions.values() for c in split}
+    assert not set(dataset.descriptions.values()) & trained  # never a training text
