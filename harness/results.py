@@ -75,14 +75,34 @@ class ResultsDB:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=60)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
-            db.commit()
+            self._set_up(db)
             db.execute("SELECT COUNT(*) FROM runs").fetchone()
         except sqlite3.DatabaseError:
             db.close()
             raise
         return db
+
+    @staticmethod
+    def _set_up(db, patience: float = 60.0) -> None:
+        """WAL mode and the schema. Switching to WAL takes an exclusive lock and SQLite answers "database is
+        locked" at once, without waiting, while another process creates or switches the same file: so that
+        is retried, for up to ``patience`` seconds. WAL mode stays with the file, so it is switched once."""
+        import sqlite3
+        import time
+
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute(SCHEMA)
+                db.commit()
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                db.rollback()
+                time.sleep(0.05)
 
     def _connect_readonly(self):
         import sqlite3
