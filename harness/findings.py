@@ -185,15 +185,10 @@ def findings_path(name: str) -> Path:
     """A findings file by path, or a built-in (or the user's) findings file by name: ``frozen``."""
     from harness import registry
 
-    path = Path(name)
-    if path.is_file():
-        return path
-    for folder in reversed(registry.folders("findings")):
-        if (folder / f"{name}.yaml").is_file():
-            return folder / f"{name}.yaml"
-    known = sorted({p.stem for f in registry.folders("findings") if f.is_dir() for p in f.glob("*.yaml")})
-    raise HarnessError(f"--findings {name}: no such file, and no findings file of that name (known: "
-                       f"{', '.join(known)})")  # fmt: skip
+    found = registry.named_file("findings", name)
+    if isinstance(found, Path):
+        return found
+    raise HarnessError(f"--findings {name}: no such file, and no findings file of that name (known: {found})")
 
 
 def load_findings(path: Path) -> Findings:

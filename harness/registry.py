@@ -106,6 +106,17 @@ def folders(what: str) -> list[Path]:
     return [CATALOG / what, paths.home() / what, *extra]
 
 
+def named_file(what: str, name: str) -> Path | str:
+    """``name`` as a file path when it is one, else the ``<name>.yaml`` of the ``what`` folders (the user's
+    before the built-in ones); when there is none, the names known there, comma-separated (a ``str``)."""
+    if Path(name).is_file():
+        return Path(name)
+    for folder in reversed(folders(what)):
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    return ", ".join(sorted({p.stem for f in folders(what) if f.is_dir() for p in f.glob("*.yaml")}))
+
+
 def _merge(base: dict, changes: dict) -> dict:
     out = dict(base)
     for key, value in changes.items():

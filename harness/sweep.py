@@ -47,14 +47,10 @@ class GridCheckpoint:
 
 def grid_path(name: str) -> Path:
     """A grid file by path, or a built-in (or the user's) grid by name: ``cpu-small``."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    for folder in reversed(registry.folders("grids")):
-        if (folder / f"{name}.yaml").is_file():
-            return folder / f"{name}.yaml"
-    known = sorted({p.stem for folder in registry.folders("grids") if folder.is_dir() for p in folder.glob("*.yaml")})
-    raise HarnessError(f"{name}: no such grid file, and no grid of that name (known: {', '.join(known)})")
+    found = registry.named_file("grids", name)
+    if isinstance(found, Path):
+        return found
+    raise HarnessError(f"{name}: no such grid file, and no grid of that name (known: {found})")
 
 
 def grid_cells(path: Path) -> list[Cell]:
