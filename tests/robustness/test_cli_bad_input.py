@@ -12,16 +12,7 @@ import pytest
 
 from harness import paths, registry
 from harness.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
-    """Run the CLI in-process; it must exit 2 with exactly one line on stderr, which is returned."""
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
+from tests.robustness.conftest import cli_error
 
 
 @pytest.mark.parametrize(
@@ -54,13 +45,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
     ],
 )
 def test_unknown_names_suggest_the_closest_known(capsys, args, expected):
-    line = run_cli(capsys, args)
+    line = cli_error(capsys, args)
     for part in expected:
         assert part in line, line
 
 
 def test_unknown_name_with_control_characters_stays_one_line(capsys):
-    line = run_cli(capsys, ["show", "--task", "easy\nvqa\x1b[31m"])
+    line = cli_error(capsys, ["show", "--task", "easy\nvqa\x1b[31m"])
     assert "unknown task 'easy\\nvqa\\x1b[31m'" in line
 
 
@@ -93,7 +84,7 @@ GOOD_TASK = "version: 1\nkind: vqa\nsource: tiny-shapes\nsplit: test\n"
 )
 def test_a_bad_task_file_is_one_line_naming_file_line_and_field(capsys, caplog, user_home, text, expected):
     (user_home / "tasks" / "mytask.yaml").write_text(text)
-    line = run_cli(capsys, ["show", "--task", "mytask"])
+    line = cli_error(capsys, ["show", "--task", "mytask"])
     for part in expected:
         assert part in line, line
     assert "skipping" not in caplog.text  # the command that asked for it gets its error, and only that
@@ -121,13 +112,13 @@ def test_a_bad_recipe_file_is_one_line_naming_file_and_field(capsys, user_home, 
     frozen = (paths.REPO_ROOT / "baselines" / "recipes" / "frozen.yaml").read_text()
     assert "steps: 120" in frozen and "lr: 3.0e-4" in frozen and "\nencoder:" in frozen
     (user_home / "recipes" / "mine.yaml").write_text(change(frozen))
-    line = run_cli(capsys, ["train", "--model", "gpt2-mine"])
+    line = cli_error(capsys, ["train", "--model", "gpt2-mine"])
     assert "mine.yaml" in line and expected in line, line
 
 
 def test_an_unknown_data_source_in_a_task_file_suggests_the_closest(capsys, user_home):
     (user_home / "tasks" / "mytask.yaml").write_text(GOOD_TASK.replace("tiny-shapes", "tiny-shape"))
-    line = run_cli(capsys, ["show", "--task", "mytask"])
+    line = cli_error(capsys, ["show", "--task", "mytask"])
     assert "unknown data source 'tiny-shape'; did you mean tiny-shapes" in line
 
 
@@ -136,7 +127,7 @@ def test_a_python_tag_in_yaml_is_refused_and_never_run(capsys, user_home):
     (user_home / "tasks" / "evil.yaml").write_text(
         GOOD_TASK + f'description: !!python/object/apply:os.system ["touch {marker}"]\n'
     )
-    line = run_cli(capsys, ["show", "--task", "evil"])
+    line = cli_error(capsys, ["show", "--task", "evil"])
     assert "evil.yaml:5: YAML error: could not determine a constructor" in line
     assert not marker.exists()
 
