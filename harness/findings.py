@@ -186,9 +186,10 @@ def findings_path(name: str) -> Path:
     from harness import registry
 
     found = registry.named_file("findings", name)
-    if isinstance(found, Path):
-        return found
-    raise HarnessError(f"--findings {name}: no such file, and no findings file of that name (known: {found})")
+    if found is None:
+        known = registry.file_names("findings")
+        raise HarnessError(f"--findings {name}: no such file, and no findings file of that name (known: {known})")
+    return found
 
 
 def load_findings(path: Path) -> Findings:

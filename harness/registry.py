@@ -106,14 +106,19 @@ def folders(what: str) -> list[Path]:
     return [CATALOG / what, paths.home() / what, *extra]
 
 
-def named_file(what: str, name: str) -> Path | str:
+def named_file(what: str, name: str) -> Path | None:
     """``name`` as a file path when it is one, else the ``<name>.yaml`` of the ``what`` folders (the user's
-    before the built-in ones); when there is none, the names known there, comma-separated (a ``str``)."""
+    before the built-in ones), else None (``file_names`` then says what there is)."""
     if Path(name).is_file():
         return Path(name)
     for folder in reversed(folders(what)):
         if (folder / f"{name}.yaml").is_file():
             return folder / f"{name}.yaml"
+    return None
+
+
+def file_names(what: str) -> str:
+    """The names of the ``what`` files there are, comma-separated."""
     return ", ".join(sorted({p.stem for f in folders(what) if f.is_dir() for p in f.glob("*.yaml")}))
 
 

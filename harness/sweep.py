@@ -48,9 +48,11 @@ class GridCheckpoint:
 def grid_path(name: str) -> Path:
     """A grid file by path, or a built-in (or the user's) grid by name: ``cpu-small``."""
     found = registry.named_file("grids", name)
-    if isinstance(found, Path):
-        return found
-    raise HarnessError(f"{name}: no such grid file, and no grid of that name (known: {found})")
+    if found is None:
+        raise HarnessError(
+            f"{name}: no such grid file, and no grid of that name (known: {registry.file_names('grids')})"
+        )
+    return found
 
 
 def grid_cells(path: Path) -> list[Cell]:
