@@ -67,6 +67,27 @@ class SegmentKeys:
         return ("image", self._digests[id(px)])
 
 
+class ImagePrefixes:
+    """The prefix embeddings of a generation call's images: each distinct image (by content) encoded once,
+    with ``encode_for_eval``, however many prompts and batches hold it (a support image drawn for several
+    queries, a query image asked several questions, every blacked-out image). Holds at most ``limit``."""
+
+    def __init__(self, model: VisualPrefixModel, segment_key: SegmentKeys, limit: int = 16384) -> None:
+        self.model, self.segment_key, self.limit = model, segment_key, limit
+        self._done: dict[SegmentKey, torch.Tensor] = {}
+        self.encoded = 0  # images run through the encoder
+
+    def __call__(self, images: Sequence[Image]) -> torch.Tensor:
+        keys = [self.segment_key(image) for image in images]
+        new = {key: image.pixels for key, image in zip(keys, images) if key not in self._done}
+        if new:
+            if len(self._done) + len(new) > self.limit:
+                self._done.clear()
+            self._done.update(zip(new, self.model.encode_for_eval(list(new.values()))))
+            self.encoded += len(new)
+        return torch.stack([self._done[key] for key in keys])
+
+
 def prompt_lengths(model: VisualPrefixModel, prompts: Sequence[Prompt]) -> list[int]:
     """Each prompt's length in LM positions (BOS, n_prefix per image, the tokens of its texts)."""
     texts = sorted({s for p in prompts for s in p if not isinstance(s, Image)})
@@ -94,9 +115,12 @@ def generate(
     order = [i for _, i in sorted(zip(lengths, distinct), key=lambda pair: pair[0])]
     size = batch_size or len(order) or 1
     answers: dict[int, str] = {}
+    prefixes = ImagePrefixes(model, segment_key)
     for start in range(0, len(order), size):
         batch = order[start : start + size]
-        texts = greedy_generate(model, [prompts[i] for i in batch], max_new_tokens, stop, timings, segment_key)
+        texts = greedy_generate(
+            model, [prompts[i] for i in batch], max_new_tokens, stop, timings, segment_key, prefixes
+        )
         answers.update(zip(batch, texts))
     return [answers[first[key]] for key in keys]
 
@@ -109,15 +133,19 @@ def greedy_generate(
     stop: Sequence[str] = (),
     timings: dict[str, float] | None = None,
     segment_key: SegmentKeys | None = None,
+    prefixes: ImagePrefixes | None = None,
 ) -> list[str]:
-    """Greedy answers for one batch. ``timings`` (optional) accumulates seconds of encode, prefill, decode."""
+    """Greedy answers for one batch. ``timings`` (optional) accumulates seconds of encode, prefill, decode;
+    ``prefixes``: the call's encoded images, to take from and add to."""
     clock = _Clock(model.device, timings)
     n = len(prompts)
-    shared = shared_segments(model, prompts, segment_key or SegmentKeys())
+    segment_key = segment_key or SegmentKeys()
+    prefixes = prefixes or ImagePrefixes(model, segment_key)
+    shared = shared_segments(model, prompts, segment_key)
     cache = None
     with clock("encode"):
-        head = model.embed([prompts[0][:shared]]) if shared else None
-        batch = model.embed([p[shared:] for p in prompts], continuation=bool(shared))
+        head = model.embed([prompts[0][:shared]], prefixes=prefixes) if shared else None
+        batch = model.embed([p[shared:] for p in prompts], continuation=bool(shared), prefixes=prefixes)
     with clock("prefill"):
         if head is not None:
             _, cache = model.hidden_states(head, use_cache=True)

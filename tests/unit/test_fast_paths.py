@@ -93,6 +93,46 @@ def test_identical_prompts_are_generated_once_and_answered_in_order(monkeypatch)
     assert answers == [model.generate([p], max_new_tokens=5)[0] for p in [ps[2], *black, ps[2]]]
 
 
+def test_each_distinct_image_is_encoded_once_per_generation_call(monkeypatch):
+    model = make("llama", seed=5)
+    ps = mixed_prompts()
+    # the same support images in every batch, and blacked-out images that are one image by content
+    episode = [p for p in ps[-2:]] + [blacked_out(p) for p in ps[:3]]
+    encoded = []
+    real = model.encode_for_eval
+
+    def spy(pixels):
+        encoded.extend(pixels)
+        return real(pixels)
+
+    monkeypatch.setattr(model, "encode_for_eval", spy)
+    answers = model.generate(episode, max_new_tokens=6, batch_size=1)
+    keys = gen.SegmentKeys()
+    distinct = {keys(s) for p in episode for s in p if isinstance(s, Image)}
+    assert len(encoded) == len(distinct) == 5  # s1, s2, q1, q2 and one black image, for 9 image segments
+    assert answers == [naive_generate(model, p, 6) for p in episode]
+
+
+def test_evaluation_encodes_in_cache_sized_calls_with_the_one_call_features(monkeypatch):
+    from harness.models import prefix
+
+    model = make("gpt2")
+    pixels = [image(i) for i in range(5)]
+    calls = []
+    model.encoder.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    monkeypatch.setattr(prefix, "EVAL_ENCODE_PIXELS", 2 * model.image_size**2)
+    with torch.no_grad():
+        whole = model.encode_images(pixels)
+    assert calls == [5]
+    calls.clear()
+    torch.testing.assert_close(model.encode_for_eval(pixels), whole, rtol=1e-4, atol=1e-5)
+    assert calls == [2, 2, 1]
+    calls.clear()
+    model.encoder.train()  # batch statistics: a training-mode encoder sees the whole batch at once
+    model.encode_for_eval(pixels)
+    assert calls == [5]
+
+
 def test_preprocess_in_batches_equals_one_image_at_a_time():
     model = make("gpt2")
     pixels = [image(1), image(2, 40), image(3), image(4, 16)]
