@@ -120,7 +120,7 @@ def embedding_loss(model: VisualPrefixModel, prefix: torch.Tensor, targets: Sequ
     any autocast: over ``TAU`` the similarities span +-10, where bf16's 8 bits of mantissa moved the loss by
     several percent."""
     with torch.autocast(prefix.device.type, enabled=False):
-        unit = F.normalize(model.lm.get_input_embeddings().weight.float(), dim=-1)
+        unit = unit_vocabulary(model)
         logp = torch.log_softmax(F.normalize(prefix.float(), dim=-1) @ unit.T / TAU, dim=-1)  # images x n_prefix x V
     stop = stop_ids(model.tokenizer)
     out = []
@@ -128,6 +128,20 @@ def embedding_loss(model: VisualPrefixModel, prefix: torch.Tensor, targets: Sequ
         content = [t for t in tokens if t not in stop] or list(tokens)
         out.append(-torch.logsumexp(logp[i][:, content], dim=-1).mean())
     return torch.stack(out)
+
+
+def unit_vocabulary(model: VisualPrefixModel) -> torch.Tensor:
+    """The LM's input embeddings scaled to unit length, in fp32: computed once while they do not train (kept on
+    the model, keyed by the weight's storage and version), at every call where they do (a finetuned LM)."""
+    weight = model.lm.get_input_embeddings().weight
+    if weight.requires_grad:
+        return F.normalize(weight.float(), dim=-1)
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    cached = getattr(model, "_unit_vocabulary", None)
+    if cached is None or cached[0] != key:
+        cached = (key, F.normalize(weight.detach().float(), dim=-1))
+        model._unit_vocabulary = cached
+    return cached[1]
 
 
 @functools.cache

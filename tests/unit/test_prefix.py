@@ -148,3 +148,24 @@ def test_suppressed_tokens_are_never_generated():
     model.suppress_token_ids = [banned]
     again = model.generate(prompts()[:1], max_new_tokens=1)[0]
     assert banned not in model.tokenizer(again, add_special_tokens=False)["input_ids"]
+
+
+def test_the_unit_vocabulary_of_a_frozen_lm_is_computed_once_and_follows_changes_to_the_weights():
+    import torch.nn.functional as F
+
+    from harness.models.objectives import unit_vocabulary
+
+    model = make("llama")
+    weight = model.lm.get_input_embeddings().weight
+    weight.requires_grad_(False)
+    first = unit_vocabulary(model)
+    assert unit_vocabulary(model) is first  # frozen: kept
+    torch.testing.assert_close(first, F.normalize(weight.float(), dim=-1))
+    with torch.no_grad():
+        weight.mul_(2).add_(1)  # an in-place change (a loaded checkpoint, say) bumps the version
+    changed = unit_vocabulary(model)
+    assert changed is not first
+    torch.testing.assert_close(changed, F.normalize(weight.float(), dim=-1))
+    weight.requires_grad_(True)  # a finetuned LM: computed at every call, with its gradient
+    trained = unit_vocabulary(model)
+    assert trained.requires_grad and trained is not unit_vocabulary(model)
