@@ -91,6 +91,10 @@ class Recipe:
     aux_embed: float = 0.0  # weight of the loss pulling each prefix vector toward its caption's word embeddings
     lr_schedule: str = "constant"  # "constant" | "cosine" (to 0 at the last step, after the warmup)
     train_text: str = "captions"  # "captions" | "vqa": train_data's training questions, loss on the answers
+    # The share of sequences (of 2 pairs or more) whose last image shows again what an earlier pair showed:
+    # another image with that pair's caption (an emoji concept by its other vendor, an easy-vqa shape of the
+    # same colour), so the caption can be copied from the context.
+    pair_repeat: float = 0.0
 
     def mix(self) -> list[tuple[str, float]]:
         """``train_mix`` as (source, share) pairs."""
@@ -100,6 +104,7 @@ class Recipe:
         choices = {"loss_on": ("all", "last"), "caption_style": ("plain", "varied"),
                    "lr_schedule": ("constant", "cosine"), "train_text": ("captions", "vqa")}  # fmt: skip
         why = {"pairs": f"1 or more, and batch_size {self.batch_size} a multiple of it", "aux_embed": "0 or more",
+               "pair_repeat": "from 0 to 1",
                "train_mix": "source:share items, each share in (0, 1], together at most 1",
                **{k: " or ".join(v) for k, v in choices.items()}}  # fmt: skip
         mix_ok = all(re.fullmatch(r"[\w.-]+:(0?\.\d+|[01](\.\d*)?)", m) for m in self.train_mix)
@@ -121,6 +126,7 @@ class Recipe:
             "pairs": self.pairs >= 1 and self.batch_size % self.pairs == 0,
             "train_mix": mix_ok and all(s > 0 for _, s in self.mix()) and sum(s for _, s in self.mix()) <= 1 + 1e-9,
             "aux_embed": math.isfinite(self.aux_embed) and self.aux_embed >= 0,
+            "pair_repeat": math.isfinite(self.pair_repeat) and 0 <= self.pair_repeat <= 1,
             **{k: getattr(self, k) in v for k, v in choices.items()},
         }
         for name, ok in checks.items():

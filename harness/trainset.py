@@ -10,6 +10,8 @@ function of (seed, step) alone, and the same for ``harness train`` and ``harness
   gives its training captions only: the emoji source keeps its twitter drawings, the naming and captioning
   queries, in its test captions, so they never train.
 - ``caption_style: varied``: easy-vqa captions ("a blue circle.") reworded, a seeded draw per use.
+- ``pair_repeat``: that share of sequences (a seeded draw per sequence) end on another image with the caption
+  of an earlier pair of the sequence, from the same source (``repeat_last``), where the source has one.
 
 Apart from ``train_text: vqa``, every text is a caption: no task's prompt template or question ever trains.
 """
@@ -77,6 +79,7 @@ class TrainSet:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self.datasets: dict[str, Dataset] = {}
+        self._captions: dict[str, dict[str, list[Item]]] = {}
         main = recipe.train_data
         self.pools = [(main, self._items(main, recipe.train_text), 1.0 - sum(s for _, s in recipe.mix()))]
         self.pools += [(name, self._items(name, "captions"), share) for name, share in recipe.mix()]
@@ -108,10 +111,40 @@ class TrainSet:
             for _ in range(r.batch_size // r.pairs):
                 _, pool, _ = rng.choices(self.pools, weights=weights)[0]
                 items += [pool[rng.randrange(len(pool))] for _ in range(r.pairs)]
+        if r.pair_repeat and r.pairs > 1:
+            items = self.repeat_last(items, step)
         if r.caption_style == "varied":
             rng = random.Random(f"caption_style|{r.seed}|{step}")
             items = [dataclasses.replace(it, target=variant(it.target, rng)) for it in items]
         return items
+
+    def repeat_last(self, items: list[Item], step: int) -> list[Item]:
+        """``items`` with a ``pair_repeat`` share of their sequences ending on a repeat: the last item replaced by
+        another image (of the same source) with the caption of an earlier, randomly chosen item of the sequence.
+        A sequence whose chosen caption has no other image is kept as it is."""
+        r, k = self.recipe, self.recipe.pairs
+        rng = random.Random(f"pair_repeat|{r.seed}|{step}")
+        out = list(items)
+        for start in range(0, len(out), k):
+            if rng.random() >= r.pair_repeat:
+                continue
+            earlier = out[start + rng.randrange(k - 1)]
+            others = [
+                it for it in self._by_caption(earlier.source).get(earlier.target, []) if it.image != earlier.image
+            ]
+            if others:
+                out[start + k - 1] = others[rng.randrange(len(others))]
+        return out
+
+    def _by_caption(self, source: str) -> dict[str, list[Item]]:
+        """A source's training items by their caption (built once)."""
+        if source not in self._captions:
+            pool = next(items for name, items, _ in self.pools if name == source)
+            index: dict[str, list[Item]] = {}
+            for it in pool:
+                index.setdefault(it.target, []).append(it)
+            self._captions[source] = index
+        return self._captions[source]
 
     def image(self, item: Item) -> torch.Tensor:
         return self.datasets[item.source].image(item.image)

@@ -20,7 +20,7 @@ _NOT_FINGERPRINTED = ("description", "save_every")
 # Recipe fields added later: fingerprinted only when set away from their defaults, so the models trained before
 # they existed keep their fingerprints and checkpoints.
 _LATER_FIELDS = ("pairs", "loss_on", "pair_separator", "caption_style", "train_mix", "aux_embed", "lr_schedule",
-                 "train_text")  # fmt: skip
+                 "train_text", "pair_repeat")  # fmt: skip
 
 
 @dataclass(frozen=True)

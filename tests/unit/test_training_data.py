@@ -48,6 +48,7 @@ def texts(r, steps: int = 40) -> list[str]:
         ("aux_embed", -0.1, "invalid aux_embed = -0.1 (0 or more)"),
         ("lr_schedule", "linear", "invalid lr_schedule = 'linear' (constant or cosine)"),
         ("train_text", "questions", "invalid train_text = 'questions' (captions or vqa)"),
+        ("pair_repeat", 1.5, "invalid pair_repeat = 1.5 (from 0 to 1)"),
     ],
 )
 def test_new_recipe_fields_are_checked_in_one_line_naming_the_field(field, value, says):
@@ -100,6 +101,30 @@ def test_the_twitter_emoji_never_train():
     assert set(vendors) == {"google", "facebook"} and len(emoji) > 2000, vendors
     twitter = {c.image for c in sources.load("tiny-emoji").captions["test"]}
     assert twitter and all(k.startswith("twitter/") for k in twitter) and not twitter & {it.image for it in emoji}
+
+
+def _ends_on_a_repeat(seq) -> bool:
+    return any(it.target == seq[-1].target and it.image != seq[-1].image for it in seq[:-1])
+
+
+def test_repeated_pairs_end_that_share_of_sequences_on_another_image_of_an_earlier_caption():
+    r = recipe(batch_size=40, pairs=4, pair_repeat=0.5, train_mix=["tiny-emoji:0.5"])
+    trainset = TrainSet(r)
+    assert trainset.batch(3) == TrainSet(r).batch(3) and trainset.batch(3) != trainset.batch(4)  # seeded
+    sequences = [b[i : i + 4] for step in range(100) for b in [trainset.batch(step)] for i in range(0, 40, 4)]
+    plain = TrainSet(dataclasses.replace(r, pair_repeat=0.0))
+    unchanged = [b[i : i + 4] for step in range(100) for b in [plain.batch(step)] for i in range(0, 40, 4)]
+    assert all(a[:3] == b[:3] for a, b in zip(sequences, unchanged))  # only the last pair ever changes
+    repeats = sum(map(_ends_on_a_repeat, sequences)) / len(sequences)
+    by_chance = sum(map(_ends_on_a_repeat, unchanged)) / len(unchanged)
+    # half the sequences are made to repeat; the rest repeat as often as they did by chance
+    assert abs(repeats - (0.5 + 0.5 * by_chance)) <= 0.05, (repeats, by_chance)
+    every = TrainSet(dataclasses.replace(r, pair_repeat=1.0))
+    ends = [b[i : i + 4] for step in range(50) for b in [every.batch(step)] for i in range(0, 40, 4)]
+    assert all(map(_ends_on_a_repeat, ends))  # each tiny caption has several images
+    assert all(len({it.source for it in seq}) == 1 for seq in ends)  # the repeat comes from the sequence's source
+    twitter = {c.image for c in sources.load("tiny-emoji").captions["test"]}
+    assert not twitter & {it.image for seq in ends for it in seq}
 
 
 def test_varied_captions_reword_easyvqa_captions_only():
