@@ -26,7 +26,7 @@ COLUMNS = ["finding", "claim", "cells", "n", "n_seeds", "effect", "ci95_low", "c
            "p_holm", "verdict"]  # fmt: skip
 _SHORT = {"real": "real", "black": "blacked out", "shuffled": "shuffled", "caption": "as text"}
 # Naming options that are cell fields of their own: left out of a task's variant.
-_SETTING_OPTIONS = ("inner_shots", "ways", "induction", "repeats")
+_SETTING_OPTIONS = ("inner_shots", "ways", "induction", "repeats", "answer")
 
 
 @cache

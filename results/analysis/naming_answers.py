@@ -17,16 +17,23 @@ from harness import paths
 
 CAPTION_WORDS = {"circle", "triangle", "rectangle", "square", "shape", "red", "blue", "green", "yellow", "gray",
                  "grey", "teal", "brown", "black", "purple", "orange"}  # fmt: skip
+# The fingerprints of the registry's own models in results/frozen-mini.md (others are --set variants).
+DEFAULTS = {"38cd1d105ae6ca68", "7f8e1f42512ba164", "6f1d760164a92779", "1a6528592aaea97d", "ea78984a3bbbbca2",
+            "27ef6829268c5209", "77003d7547cd38ca", "519929ebf1e8ad0d", "f8cf5db6362a9ae6"}  # fmt: skip
 SUPPORT = re.compile(r"This is an? ([^.<]+)\.")
 
 
 def main(task: str) -> None:
+    """One row per model (its fingerprint after the name where the model is a variant set with --set), naming
+    setting and image condition."""
     totals: dict[tuple, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
     for config_path in sorted((paths.home() / "runs" / task).glob("*/*/config.json")):
         config = json.loads(config_path.read_text())
         options, settings = config["task_config"]["options"], config["settings"]
+        model = config["model"]
+        name = model["name"] + (f" ({model['fingerprint']})" if model["fingerprint"] not in DEFAULTS else "")
         key = (
-            config["model"]["name"],
+            name,
             options["ways"],
             options["induction"],
             options["inner_shots"],

@@ -208,3 +208,22 @@ def test_findings_start_without_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", _LIGHT], env=env, capture_output=True, text=True, check=False)
     assert done.stdout.splitlines()[-1] == "exit 0 imported []", done.stdout + done.stderr
     assert "gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out,2,1,50.0" in done.stdout
+
+
+def test_a_naming_setting_is_not_a_task_variant(tmp_path):
+    """Ways, inner shots, induction, repeats and the answer mode are cell fields of their own (the tables name
+    them): runs that differ only there are one task variant, with no '[task ...]' in their labels; any other
+    --task-set field is a variant."""
+    from harness.findings_table import _variant
+
+    def run(name: str, **options) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        config = {"task_config": {"name": "emoji-open", "prompt": "Q:", "options": {"ways": 2, **options}},
+                  "data_version": "emoji==1"}  # fmt: skip
+        (folder / "config.json").write_text(json.dumps(config))
+        return str(folder)
+
+    plain = _variant(run("plain"))
+    assert plain == _variant(run("ranked", answer="rank")) == _variant(run("five", ways=5, induction=True))
+    assert plain != _variant(run("other", query_vendor="google"))
