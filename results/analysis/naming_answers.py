@@ -37,6 +37,7 @@ def main(task: str) -> None:
             options["ways"],
             options["induction"],
             options["inner_shots"],
+            options.get("answer", "generate"),
             settings["images"],
         )
         for line in (config_path.parent / "samples.jsonl").read_text().splitlines():
@@ -47,12 +48,12 @@ def main(task: str) -> None:
             row[1] += answer in {name.strip().lower() for name in SUPPORT.findall(sample["prompt"])}
             row[2] += sample["score"]
             row[3] += answer in CAPTION_WORDS
-    print("| model | ways | induction | inner shots | images | answers | a support name | accuracy among those | "
+    print("| model | ways | induction | inner shots | answer | images | answers | a support name | accuracy among those | "
           "a caption word |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (model, ways, induction, inner, images), (n, named, right, words) in sorted(totals.items()):
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (model, ways, induction, inner, answer, images), (n, named, right, words) in sorted(totals.items()):
         among = f"{100 * right / named:.1f}%" if named else ""
-        print(f"| {model} | {ways} | {induction} | {inner} | {images} | {n} | {100 * named / n:.1f}% | {among} | "
+        print(f"| {model} | {ways} | {induction} | {inner} | {answer} | {images} | {n} | {100 * named / n:.1f}% | {among} | "
               f"{100 * words / n:.1f}% |")  # fmt: skip
 
 
