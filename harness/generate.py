@@ -75,7 +75,6 @@ class ImagePrefixes:
     def __init__(self, model: VisualPrefixModel, segment_key: SegmentKeys, limit: int = 16384) -> None:
         self.model, self.segment_key, self.limit = model, segment_key, limit
         self._done: dict[SegmentKey, torch.Tensor] = {}
-        self.encoded = 0  # images run through the encoder
 
     def __call__(self, images: Sequence[Image]) -> torch.Tensor:
         keys = [self.segment_key(image) for image in images]
@@ -84,7 +83,6 @@ class ImagePrefixes:
             if len(self._done) + len(new) > self.limit:
                 self._done.clear()
             self._done.update(zip(new, self.model.encode_for_eval(list(new.values()))))
-            self.encoded += len(new)
         return torch.stack([self._done[key] for key in keys])
 
 
