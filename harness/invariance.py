@@ -25,6 +25,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import HarnessError
+from harness.precision import ENV
 
 log = logging.getLogger("harness")
 
@@ -61,8 +62,10 @@ def _compare(reference: dict[str, str], other: dict[str, str]) -> list[str]:
     return sorted((k for k in reference.keys() | other.keys() if reference.get(k) != other.get(k)), key=str)
 
 
-def _two_processes(args: argparse.Namespace, cell, device: str) -> tuple[dict[str, str], float]:
-    """The cell evaluated by ``harness eval`` under torchrun with two processes, in the current home."""
+def _two_processes(args: argparse.Namespace, cell, model, device: str) -> tuple[dict[str, str], float]:
+    """The cell evaluated by ``harness eval`` under torchrun with two processes, in the current home. The
+    workers inherit the precision this process computes in (``--precision``, else what ``auto`` chose here), so
+    their run is the reference's cell at the reference's precision."""
     from harness.evaluate import run_folder
     from harness.records import RunRecord
 
@@ -74,12 +77,17 @@ def _two_processes(args: argparse.Namespace, cell, device: str) -> tuple[dict[st
     command += [a for s in args.overrides for a in ("--set", s)]
     command += [a for s in args.task_overrides for a in ("--task-set", s)]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    if getattr(model, "precision", ""):
+        env[ENV] = model.precision
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise HarnessError(f"--invariance: the 2-process evaluation failed (exit {done.returncode}): {last}")
-    folder = run_folder(cell.spec, cell.task, cell.settings)
-    record = RunRecord.from_json(json.loads((folder.folder / "metrics.json").read_text()))
+    folder = run_folder(cell.spec, cell.task, cell.settings.for_model(model))
+    done_metrics = folder.metrics()
+    if done_metrics is None:
+        raise HarnessError(f"--invariance: the 2-process evaluation left no metrics.json in {folder.folder}")
+    record = RunRecord.from_json(done_metrics)
     return _predictions(str(folder.folder)), record.score
 
 
@@ -138,7 +146,7 @@ def cmd_invariance(args: argparse.Namespace) -> int:
                 print("  2 processes: not run (one GPU: two processes would not run where the reference ran)")
             else:
                 with throwaway_home(root, f"{len(os.listdir(root))}"):
-                    answers, score = _two_processes(args, replace(cell, spec=spec), two)
+                    answers, score = _two_processes(args, replace(cell, spec=spec), model, two)
                 failed += _say("2 processes", reference, answers, record.metric, score, True)
             if device.startswith("cuda") and hasattr(model, "bf16"):
                 was = model.bf16

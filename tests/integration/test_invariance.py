@@ -41,6 +41,22 @@ def test_the_built_in_model_passes_every_variant(tiny_hub, fast_recipe, home, ca
     assert "passed: 0 variant(s)" in out
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_two_process_variant_runs_at_either_precision(tiny_hub, fast_recipe, home, capsys, precision):
+    """Where ``auto`` picks bf16 (a CPU with AMX), the 2-process workers must compute and file their run at the
+    reference's precision: the variant is compared, never a crash for want of the workers' metrics.json.
+    Whether bf16 answers are batch-invariant is reported, not asserted here (docs/regression-checks.md)."""
+    sets = [a for s in fast_recipe for a in ("--set", s)]
+    code = main(["check", "--invariance", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--shots", "1",
+                 "--limit", "6", "--quiet", "--device", "cpu", "--precision", precision, *sets])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code in (0, 1), captured.err
+    lines = _lines(captured.out)
+    assert lines["2 processes"].split(":")[0] == "2 processes", captured.out
+    if precision == "fp32":
+        assert code == 0 and lines["2 processes"].startswith("2 processes: identical"), captured.out
+
+
 def test_a_batch_dependent_model_of_ones_own_fails_naming_the_items(tmp_path, home, capsys):
     path = tmp_path / "batchy.py"
     path.write_text(BATCH_DEPENDENT)
