@@ -1,20 +1,21 @@
 """One process at a time in a folder: a run folder is evaluated, a checkpoint folder trained, by one process.
 
-The lock is ``fcntl.flock`` on ``<folder>/.lock``. The operating system lets go of it when its holder exits,
-however it exits (a kill -9 included), so a lock is never left behind for a user to delete. The holder
-writes its pid into the file, for the message of a process that waits. A process that finds the folder
-locked says so once on stderr and waits; it then finds the work done (the run's metrics.json, the trained
-checkpoint) and reads it back instead of doing it again.
+The lock is ``filelock``'s native lock (``flock``) on ``<folder>/.lock``. The operating system lets go of it
+when its holder exits, however it exits (a kill -9 included), so a lock is never left behind for a user to
+delete. The holder writes its pid into the file, for the message of a process that waits. A process that
+finds the folder locked says so once on stderr and waits; it then finds the work done (the run's
+metrics.json, the trained checkpoint) and reads it back instead of doing it again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from harness.errors import HarnessError
 
@@ -33,6 +34,12 @@ def holder(path: Path) -> str:
     return f"pid {pid}" if pid.isdigit() else "another process"
 
 
+def _write_pid(fd: int) -> None:
+    with contextlib.suppress(OSError):  # the pid is for messages only
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
 @contextlib.contextmanager
 def held(folder: Path, enabled: bool = True) -> Iterator[None]:
     """Hold the lock on ``folder`` (created if missing) for the ``with`` block, waiting for it if another
@@ -44,22 +51,17 @@ def held(folder: Path, enabled: bool = True) -> Iterator[None]:
     path = Path(folder) / LOCK_FILE
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(path, preserve_lock_file=True, on_acquired=_write_pid)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            log.warning("waiting for the lock on %s held by %s", folder, holder(path))
+            lock.acquire()
     except OSError as err:
         raise HarnessError(f"{path}: could not create the lock file ({err.strerror or err})") from None
+    _HELD.add(key)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("waiting for the lock on %s held by %s", folder, holder(path))
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        with contextlib.suppress(OSError):  # the pid is for messages only
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _HELD.add(key)
-        try:
-            yield
-        finally:
-            _HELD.discard(key)
+        yield
     finally:
-        os.close(fd)  # lets go of the lock
+        _HELD.discard(key)
+        lock.release()
