@@ -15,10 +15,10 @@ A findings file (``harness/catalog/findings/frozen.yaml``, or one of the user's 
 
 A selector (``where``, ``a``, ``b``) has any of: ``model``, ``lm``, ``recipe``, ``task`` (shell-style patterns;
 ``task`` matches the task's name or its label, ``emoji-open 2-way``), ``kind`` (vqa, naming, caption), ``shots``
-(a naming task's inner shots), ``min_shots``, ``images`` (real, black, shuffled, caption), ``ways`` and
-``induction`` (naming settings). A value may be one item or a list. ``a`` and ``b`` name what the two sides differ
-in; everything else must be equal for two cells to be compared (``task`` and ``kind`` belong under ``where``:
-items pair within one task).
+(a naming task's inner shots), ``min_shots``, ``images`` (real, black, shuffled, caption), and the cell settings of
+any task kind by name (naming's ``ways``, ``repeats``, ``induction``, ``answer``). A value may be one item or a list.
+``a`` and ``b`` name what the two sides differ in; everything else must be equal for two cells to be compared
+(``task`` and ``kind`` belong under ``where``: items pair within one task).
 
 Verdicts, with the effect oriented so that positive is the claimed direction (B - A for "b > a", A - B for
 "a > b") and [low, high] its paired 95% CI in points:
@@ -44,14 +44,13 @@ from harness.errors import HarnessError
 
 CLAIMS = ("b > a", "a > b", "a near zero")
 VERDICTS = ("holds", "does not hold", "not shown", "not measured")
-# The identity of a cell (every field of a run but its seeds), and what a side's selector field frees from it:
-# cells of A and B are compared where every field not freed by the fields that A or B set is equal.
-IDENTITY = ("version", "lm", "recipe", "task_name", "variant", "ways", "repeats", "induction", "answer", "shots",
-            "images", "limit")  # fmt: skip
+# The identity of a cell (every field of a run but its seeds; ``settings``: its kind's cell settings as (name, value)
+# pairs), and what a side's selector field frees from it: cells of A and B are compared where every field not freed by
+# the fields that A or B set is equal. A cell setting (naming's ways, induction) frees itself, within ``settings``.
+IDENTITY = ("version", "lm", "recipe", "task_name", "kind", "variant", "settings", "shots", "images", "limit")
 FREES = {"model": ("version", "lm", "recipe"), "lm": ("version", "lm"), "recipe": ("version", "recipe"),
-         "shots": ("shots",), "min_shots": ("shots",), "images": ("images",), "ways": ("ways",),
-         "induction": ("induction",)}  # fmt: skip
-_LISTS = ("model", "lm", "recipe", "task", "kind", "shots", "images", "ways")
+         "shots": ("shots",), "min_shots": ("shots",), "images": ("images",)}  # fmt: skip
+_LISTS = ("model", "lm", "recipe", "task", "kind", "shots", "images")
 
 
 @dataclass(frozen=True)
@@ -66,20 +65,22 @@ class Selector:
     shots: tuple[int, ...] = ()
     min_shots: int | None = None
     images: tuple[str, ...] = ()
-    ways: tuple[int, ...] = ()
-    induction: bool | None = None
+    # Cell settings of a task kind (``ways: [2, 5]``, ``induction: true``), each with the values it takes.
+    settings: tuple[tuple[str, tuple], ...] = ()
 
     def set_fields(self) -> list[str]:
-        return [k for k in FREES if getattr(self, k) not in ((), None)]
+        return [k for k in FREES if getattr(self, k) not in ((), None)] + [name for name, _ in self.settings]
 
     def merged(self, other: Selector) -> Selector:
-        """This selector with every field that ``other`` sets taken from ``other``."""
-        return Selector(**{**self.__dict__, **{k: getattr(other, k) for k in other.__dict__ if getattr(other, k)
-                                                not in ((), None)}})  # fmt: skip
+        """This selector with every field that ``other`` sets taken from ``other`` (a cell setting by name)."""
+        fields = {k: getattr(other, k) for k in other.__dict__ if getattr(other, k) not in ((), None)}
+        fields["settings"] = tuple({**dict(self.settings), **dict(other.settings)}.items())
+        return Selector(**{**self.__dict__, **fields})
 
     def describe(self) -> str:
         parts = [f"{k}={'|'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in self.__dict__.items()
-                 if v not in ((), None)]  # fmt: skip
+                 if v not in ((), None) and k != "settings"]  # fmt: skip
+        parts += [f"{name}={'|'.join(map(str, values))}" for name, values in self.settings]
         return ", ".join(parts) or "any run"
 
 
@@ -113,8 +114,8 @@ class FindingSpec:
         return self.b is None
 
     def freed(self) -> set[str]:
-        """The cell fields A and B may differ in."""
-        return {f for key in self.contrast for f in FREES[key]}
+        """The cell fields A and B may differ in (a cell setting by its name)."""
+        return {f for key in self.contrast for f in FREES.get(key, (key,))}
 
 
 @dataclass(frozen=True)
@@ -133,16 +134,31 @@ class Findings:
 
 
 def _selector(data: Any, where: str, side: bool) -> Selector:
+    from harness import conditions
+    from harness.kinds.base import KINDS, cell_settings
+
+    settings = []
     if isinstance(data, dict):
-        data = {k: [v] if k in _LISTS and not isinstance(v, list) else v for k, v in data.items()}
+        declared = cell_settings()
+        named = [k for k in data if k in declared and k not in Selector.__dataclass_fields__]
+        for name in named:
+            values = data[name] if isinstance(data[name], list) else [data[name]]
+            if not values or any(type(v) is not declared[name].type for v in values):
+                raise HarnessError(f"{where}: field '{name}' must be one {declared[name].type.__name__} or a list of "
+                                   f"them, got {data[name]!r}")  # fmt: skip
+            settings.append((name, tuple(values)))
+        data = {k: [v] if k in _LISTS and not isinstance(v, list) else v for k, v in data.items() if k not in named}
         if side:
             for key in ("task", "kind"):
                 if key in data:
                     raise HarnessError(f"{where}: field '{key}' belongs under where: the two sides pair items "
                                        "of one task")  # fmt: skip
+        if "settings" in data:
+            raise HarnessError(f"{where}: unknown field 'settings' (a task kind's cell setting goes by its own name)")
+        order = list(declared)
+        settings.sort(key=lambda pair: order.index(pair[0]))
     selector = from_mapping(Selector, data, where)
-    from harness import conditions
-    from harness.kinds.base import KINDS
+    selector = Selector(**{**selector.__dict__, "settings": tuple(settings)})
 
     for image in selector.images:
         if image not in conditions.LABELS:
@@ -175,8 +191,9 @@ def _finding(raw: Any, where: str) -> FindingSpec:
         return FindingSpec(finding.name, claim, common.merged(a), None, finding.threshold, 0.0, finding.note)
     if b is None or not (a.set_fields() or b.set_fields()):
         raise HarnessError(f"{where}: field 'b': a paired claim needs sides a and b that differ (in model, lm, "
-                           "recipe, shots, min_shots, images, ways or induction)")  # fmt: skip
-    contrast = tuple(k for k in FREES if k in {*a.set_fields(), *b.set_fields()})
+                           "recipe, shots, min_shots, images or a task kind's cell setting, such as ways)")  # fmt: skip
+    sides = [*a.set_fields(), *b.set_fields()]
+    contrast = tuple(k for k in FREES if k in sides) + tuple(dict.fromkeys(k for k in sides if k not in FREES))
     return FindingSpec(finding.name, claim, common.merged(a), common.merged(b), finding.threshold, finding.margin,
                        finding.note, contrast)  # fmt: skip
 

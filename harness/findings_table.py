@@ -13,42 +13,32 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from harness import conditions, stats
 from harness.findings import IDENTITY, Findings, FindingSpec, Selector, verdict
-from harness.kinds.naming import RANKED
+from harness.kinds.base import KINDS, cell_label, cell_settings, ordered_settings
 
 COLUMNS = ["finding", "claim", "cells", "n", "n_seeds", "effect", "ci95_low", "ci95_high", "p_value", "test",
            "p_holm", "verdict"]  # fmt: skip
 _SHORT = {"real": "real", "black": "blacked out", "shuffled": "shuffled", "caption": "as text"}
-# Naming options that are cell fields of their own: left out of a task's variant.
-_SETTING_OPTIONS = ("inner_shots", "ways", "induction", "repeats", "answer")
-
-
-@cache
-def _kind(task_name: str) -> str:
-    from harness import registry
-    from harness.errors import HarnessError
-
-    try:
-        return registry.TASKS.get(task_name).kind
-    except HarnessError:
-        return ""
 
 
 def _variant(run_dir: str) -> str:
     """What else sets a run's task apart (other --task-set fields, other data): a digest of its task config but
-    the naming settings that are cell fields of their own, and its data version."""
+    the options that are cell fields of their own (any kind's ``cell_options``), and its data version."""
+    from harness.errors import HarnessError
+    from harness.rundir import RunDir
+
     try:
-        config = json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, ValueError):
+        config = RunDir(Path(run_dir)).config()
+    except HarnessError:
         return ""
     task = dict(config.get("task_config") or {})
-    task["options"] = {k: v for k, v in (task.get("options") or {}).items() if k not in _SETTING_OPTIONS}
+    cell = {option for known in KINDS.items.values() for option in known.cell_options()}
+    task["options"] = {k: v for k, v in (task.get("options") or {}).items() if k not in cell}
     text = json.dumps([task, config.get("data_version")], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -60,22 +50,21 @@ def _clean(value, kind=None):
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    """The results frame with what selecting and pairing need: version, kind, variant, seed key, naming settings."""
+    """The results frame with what selecting and pairing need: version, kind, variant, seed key, cell settings."""
     from harness.tables import model_versions
 
     if frame.empty:
         return frame
     frame = frame.reset_index(drop=True)
+    kinds = list(frame["kind"]) if "kind" in frame else [""] * len(frame)
+    settings = list(frame["cell_settings"]) if "cell_settings" in frame else [{}] * len(frame)
     out = pd.DataFrame({
         "model": frame["model"], "version": model_versions(frame), "lm": frame["lm"], "recipe": frame["recipe"],
-        "task_name": frame["task_name"], "label": frame["task"], "kind": [_kind(t) for t in frame["task_name"]],
+        "task_name": frame["task_name"], "label": frame["task"], "kind": kinds,
         "variant": [_variant(d) for d in frame["run_dir"]], "shots": frame["shots"].astype(int),
         "images": frame["images"], "limit": frame["limit"].astype(int), "run_dir": frame["run_dir"],
-        "answer": frame.get("answer", pd.Series(["generate"] * len(frame))),
     })  # fmt: skip
-    for key, kind in (("ways", int), ("repeats", int), ("induction", bool)):
-        values = [_clean(v, kind) for v in frame[key]] if key in frame else [None] * len(frame)
-        out[key] = pd.Series(values, dtype=object)
+    out["settings"] = pd.Series([ordered_settings(k, s or {}) for k, s in zip(kinds, settings)], dtype=object)
     train = frame["train_seed"] if "train_seed" in frame else [None] * len(frame)
     out["seed_key"] = [f"{'' if _clean(t) is None else int(t)}/{s}" for t, s in zip(train, frame["seed"])]
     return out
@@ -94,8 +83,12 @@ def matches(selector: Selector, run: dict) -> bool:
             and (not selector.shots or run["shots"] in selector.shots)
             and (selector.min_shots is None or run["shots"] >= selector.min_shots)
             and (not selector.images or run["images"] in selector.images)
-            and (not selector.ways or run["ways"] in selector.ways)
-            and (selector.induction is None or run["induction"] is selector.induction))  # fmt: skip
+            and all(_value(run, name) in values for name, values in selector.settings))  # fmt: skip
+
+
+def _value(run: dict, name: str):
+    """A run's value of a cell setting; None where its kind has none of that name."""
+    return dict(run["settings"]).get(name)
 
 
 def cells(runs: pd.DataFrame, selector: Selector) -> dict[tuple, list[dict]]:
@@ -156,23 +149,17 @@ def absolute(a: dict[tuple, float]) -> dict:
 
 def _side(ident: dict, freed: set[str]) -> str:
     """What one side of a comparison is, in the fields the two sides differ in."""
+    declared = cell_settings()
     parts = [ident["version"]] if "version" in freed else []
-    parts += [f"{ident['ways']}-way"] if "ways" in freed else []
+    parts += [declared[k].side_text(v) for k, v in ident["settings"] if k in freed and k in declared]
     parts += [f"{ident['shots']}-shot"] if "shots" in freed else []
-    if "induction" in freed:
-        parts.append("+induction" if ident["induction"] else "no induction")
     parts += [_SHORT.get(ident["images"], ident["images"])] if "images" in freed else []
     return " ".join(parts)
 
 
 def _common(ident: dict, freed: set[str], variants: dict[str, set]) -> str:
-    """What the two sides share: model, task with its setting, shots, images, --limit."""
-    task = ident["task_name"]
-    if ident["ways"] is not None:
-        task = f"{task} {ident['ways']}-way" if "ways" not in freed else task
-        task += f" x{ident['repeats']} repeats" if (ident["repeats"] or 1) > 1 else ""
-        task += " +induction" if ident["induction"] and "induction" not in freed else ""
-    task += RANKED if ident["answer"] == "rank" else ""
+    """What the two sides share: model, task with its cell settings (those not compared), shots, images, --limit."""
+    task = cell_label(ident["kind"], ident["task_name"], {k: v for k, v in ident["settings"] if k not in freed})
     task += f" [task {ident['variant']}]" if len(variants.get(ident["task_name"], ())) > 1 else ""
     parts = [] if "version" in freed else [ident["version"]]
     parts += [task] + ([] if "shots" in freed else [f"{ident['shots']}-shot"])
@@ -181,10 +168,21 @@ def _common(ident: dict, freed: set[str], variants: dict[str, set]) -> str:
 
 
 def _order(key: tuple) -> tuple:
+    """Cells in order of task, variant, cell settings (each by name, in the kinds' order), limit, model, shots,
+    images; a field a cell lacks first."""
     ident = dict(zip(IDENTITY, key))
-    fields = ("task_name", "variant", "ways", "repeats", "induction", "answer", "limit", "lm", "recipe", "version",
-              "shots", "images")  # fmt: skip
-    return tuple((ident[f] is None, ident[f] if ident[f] is not None else 0) for f in fields)
+    settings = dict(ident["settings"])
+    names = list(cell_settings()) + sorted(set(settings) - set(cell_settings()))
+    values = [ident["task_name"], ident["variant"], *(settings.get(n) for n in names)]
+    values += [ident[f] for f in ("limit", "lm", "recipe", "version", "shots", "images")]
+    return tuple((v is None, v if v is not None else 0) for v in values)
+
+
+def _kept(key: tuple, freed: set[str]) -> tuple:
+    """A cell's identity but the fields (and cell settings) a comparison frees: what its counterpart shares."""
+    ident = dict(zip(IDENTITY, key))
+    ident["settings"] = tuple((k, v) for k, v in ident["settings"] if k not in freed)
+    return tuple(v for f, v in ident.items() if f not in freed)
 
 
 def _measure_one(finding: FindingSpec, runs: pd.DataFrame, variants: dict) -> tuple[list[dict], str]:
@@ -200,13 +198,12 @@ def _measure_one(finding: FindingSpec, runs: pd.DataFrame, variants: dict) -> tu
         return out or [{**row, "cells": f"no runs of a ({finding.a.describe()})", "n": 0, "n_seeds": 0}], ""
     b_cells = cells(runs, finding.b)
     freed = finding.freed()
-    kept = [i for i, f in enumerate(IDENTITY) if f not in freed]
     b_by: dict[tuple, list[tuple]] = {}
     for key in sorted(b_cells, key=_order):
-        b_by.setdefault(tuple(key[i] for i in kept), []).append(key)
+        b_by.setdefault(_kept(key, freed), []).append(key)
     out, paired_b, lone_a = [], set(), 0
     for key in sorted(a_cells, key=_order):
-        others = [k for k in b_by.get(tuple(key[i] for i in kept), []) if k != key]
+        others = [k for k in b_by.get(_kept(key, freed), []) if k != key]
         lone_a += not others
         a_ident = dict(zip(IDENTITY, key))
         for other in others:

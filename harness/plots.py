@@ -94,40 +94,49 @@ def ablation_bars(board: pd.DataFrame, out: Path) -> list[Path]:
     return written
 
 
-def naming_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[Path]:
-    """One PNG per naming task on generated episodes: score vs inner shots (a line per model and ways)
-    and score vs ways (a line per model and inner shots), the two axes of Frozen's miniImageNet table."""
+def setting_curves(board: pd.DataFrame, frame: pd.DataFrame, out: Path) -> list[Path]:
+    """One PNG per task whose kind has whole-number cell settings (naming's ways): score vs shots (a line per model
+    and the other settings) and score vs each such setting that varies (a line per model and shots); for naming on
+    generated episodes, the two axes of Frozen's miniImageNet table. Each line is labelled as the kind labels cells."""
+    from harness.kinds.base import KINDS, cell_settings
+
     plt = _pyplot()
-    naming = frame.dropna(subset=["ways"]).drop_duplicates("task").set_index("task")
-    if "answer" not in naming:  # a frame from before naming by ranking
-        naming = naming.assign(answer="generate")
-    if naming.empty:
+    if "cell_settings" not in frame:
         return []
-    rows = board[board["task"].isin(naming.index)].copy()
-    for key in ("task_name", "ways", "repeats", "induction", "answer"):
-        rows[key] = rows["task"].map(naming[key])
-    rows["ways"] = rows["ways"].astype(int)
+    declared = cell_settings()
+    numbers = {n for n, s in declared.items() if s.type is int}
+    runs = frame[[bool(numbers & set(c)) for c in frame["cell_settings"]]].drop_duplicates("task").set_index("task")
+    rows = board[board["task"].isin(runs.index)].copy()
+    if rows.empty:
+        return []
+    settings = pd.DataFrame(list(rows["task"].map(runs["cell_settings"])), index=rows.index)
+    names = [n for n in declared if n in settings] + sorted(set(settings) - set(declared))
+    rows = rows.join(settings[names]).assign(task_name=rows["task"].map(runs["task_name"]),
+                                             kind=rows["task"].map(runs["kind"]))  # fmt: skip
     written = []
     for (task, limit), part in rows.groupby(["task_name", "limit"]):
-        panels = [(x, line) for x, line in (("shots", "ways"), ("ways", "shots")) if part[x].nunique() > 1]
-        if not panels:
+        kind = KINDS.items.get(part["kind"].iloc[0])
+        axes = [x for x in ["shots", *(n for n in names if n in numbers)] if part[x].nunique() > 1]
+        if not axes:
             continue
-        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
-        for ax, (x, line_key) in zip(axes[0], panels):
-            keys = ["model", "images", line_key, "repeats", "induction", "answer"]
-            for (model, images, value, repeats, induction, answer), line in part.groupby(keys):
-                line = line.sort_values(x)
-                label = f"{model}, {value}-{'way' if line_key == 'ways' else 'shot'}"
-                label += (f", x{repeats}" if repeats > 1 else "") + (", +induction" if induction else "")
-                label += ", ranked" if answer == "rank" else ""
-                label += condition_suffix(images)
-                ax.plot(line[x], line["mean"], marker="o", linestyle=_STYLE.get(images, "-"), label=label)
+        fig, panels = plt.subplots(1, len(axes), figsize=(6 * len(axes), 4), squeeze=False)
+        for ax, x in zip(panels[0], axes):
+            keys = ["model", "images", *(k for k in ["shots", *names] if k != x)]
+            for key, line in part.groupby(keys, dropna=False):
+                line, given = line.sort_values(x), dict(zip(keys, key))
+                texts = [f"{given['shots']}-shot"] if x != "shots" else []
+                texts += [declared[n].text(given[n]).strip() for n in names if n != x and n in declared
+                          and pd.notna(given[n])]  # fmt: skip
+                label = ", ".join([str(given["model"]), *(t for t in texts if t)]) + condition_suffix(given["images"])
+                ax.plot(line[x], line["mean"], marker="o", linestyle=_STYLE.get(given["images"], "-"), label=label)
                 ax.fill_between(line[x], line["ci95_low"], line["ci95_high"], alpha=0.15)
             ax.set_xticks(sorted(part[x].unique()))
-            ax.set(xlabel="inner shots" if x == "shots" else "ways", ylabel=part["metric"].iloc[0])
+            shots = "inner shots" if kind is not None and kind.shots_option else "shots"
+            ax.set(xlabel=shots if x == "shots" else x, ylabel=part["metric"].iloc[0])
             ax.legend(fontsize=7)
-        fig.suptitle(f"{task}: naming" + (f" (first {limit})" if limit else ""))
-        path = out / _filename("naming", task, limit)
+        what = kind.name if kind is not None else "settings"
+        fig.suptitle(f"{task}: {what}" + (f" (first {limit})" if limit else ""))
+        path = out / _filename(what, task, limit)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -205,5 +214,5 @@ def plot_all(frame: pd.DataFrame, out: Path, losses: bool = True) -> list[Path]:
     written = []
     if not frame.empty:
         board = _with_labels(leaderboard(frame))
-        written = fewshot_curves(board, out) + ablation_bars(board, out) + naming_curves(board, frame, out)
+        written = fewshot_curves(board, out) + ablation_bars(board, out) + setting_curves(board, frame, out)
     return written + loss_curves(models, out)

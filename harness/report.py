@@ -101,8 +101,10 @@ def _read_samples(run_dir: str) -> list[dict]:
 
 
 def _gallery(run: pd.Series, images: _Images, per_run: int) -> str:
-    config_path = Path(run["run_dir"]) / "config.json"
-    task_config = json.loads(config_path.read_text())["task_config"] if config_path.exists() else {}
+    from harness.rundir import RunDir
+
+    folder = RunDir(Path(run["run_dir"]))
+    task_config = folder.config().get("task_config") or {} if folder.config_path.exists() else {}
     samples = _read_samples(run["run_dir"])
     counts = Counter(outcome(s.get("score")) for s in samples)
     black = run["images"] == "black"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness import __version__, paths
 from harness.errors import HarnessError
-from harness.kinds.naming import RANKED, SETTING, naming_label
+from harness.kinds.base import cell_label
 from harness.records import RunRecord
 from harness.rundir import RESCORE, RunDir, append_event, environment, read_samples  # noqa: F401 - their old home
 
@@ -41,9 +41,13 @@ CREATE TABLE IF NOT EXISTS runs (
     partial INTEGER,
     harness_version TEXT,
     created TEXT,
-    metrics_json TEXT
+    metrics_json TEXT,
+    kind TEXT,
+    cell_settings TEXT
 )
 """
+# Columns added since the first schema: a database made before them gets them, empty (``_kind_and_settings``).
+_ADDED = {"kind": "TEXT", "cell_settings": "TEXT"}
 
 
 class ResultsDB:
@@ -96,6 +100,10 @@ class ResultsDB:
                 if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     db.execute("PRAGMA journal_mode=WAL")
                 db.execute(SCHEMA)
+                have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+                for column, sql_type in _ADDED.items():
+                    if column not in have:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {sql_type}")
                 db.commit()
                 return
             except sqlite3.OperationalError as err:
@@ -155,7 +163,8 @@ class ResultsDB:
             "images": record.images, "metric": record.metric, "score": record.score, "ci_low": record.ci95[0],
             "ci_high": record.ci95[1], "n": record.n, "partial": int(bool(record.partial)),
             "harness_version": __version__, "created": created,
-            "metrics_json": json.dumps(record.to_json(), sort_keys=True),
+            "metrics_json": json.dumps(record.to_json(), sort_keys=True), "kind": record.kind,
+            "cell_settings": json.dumps(record.cell_settings, sort_keys=True),
         }  # fmt: skip
 
     def _row_of(self, run: RunDir, created: str | None = None) -> dict:
@@ -218,15 +227,12 @@ class ResultsDB:
         # Models that differ only in their training seed are one row, their seeds pooled as seeds.
         frame["model_family"] = [m.get("model_family") or f for m, f in zip(metrics, frame["model_fingerprint"])]
         frame["train_seed"] = [m.get("train_seed") for m in metrics]
-        # Generated naming episodes: 2-way and 5-way (or with induction) are different tasks in every table.
-        setting = [_naming_setting(m, d) for m, d in zip(metrics, frame["run_dir"])]
+        # A kind's cell settings (naming's ways, induction, answer mode) make other tasks in every table.
+        frame["kind"], frame["cell_settings"] = _kind_and_settings(frame, metrics)
         frame["task_name"] = frame["task"]
-        for i, key in enumerate(SETTING):
-            frame[key] = [s[i] if s else None for s in setting]
-        frame["answer"] = [m.get("answer", "generate") for m in metrics]  # naming by ranking names is another task
-        # Records since the label was written keep it; older ones are labelled as it would have been.
-        frame["task"] = [m.get("task_label") or (naming_label(t, *s) if s else t) + (RANKED if a == "rank" else "")
-                         for m, t, s, a in zip(metrics, frame["task"], setting, frame["answer"])]  # fmt: skip
+        # Records since the label was written keep it; older ones are labelled as their kind labels them.
+        frame["task"] = [m.get("task_label") or cell_label(k, t, c)
+                         for m, t, k, c in zip(metrics, frame["task"], frame["kind"], frame["cell_settings"])]  # fmt: skip
         # One cell is one task fingerprint: runs of a label under other task settings or data say what differs.
         frame["task"] = distinguish(frame)
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
@@ -237,18 +243,20 @@ class ResultsDB:
         self._db.close()
 
 
-def _naming_setting(metrics: dict, run_dir: str) -> tuple | None:
-    """(ways, repeats, induction) of a run on generated naming episodes, else None. Records written
-    before the setting was part of metrics.json have it in their config.json."""
-    if all(k in metrics for k in SETTING):
-        return tuple(metrics[k] for k in SETTING)
-    if metrics.get("metric") != "naming accuracy":
-        return None
-    try:
-        task = json.loads((Path(run_dir) / "config.json").read_text())["task_config"]
-    except (OSError, ValueError, KeyError):
-        return None
-    options = task.get("options") or {}
-    if task.get("source") == "frozen-episodes" or "ways" not in options:
-        return None
-    return options["ways"], options.get("repeats", 1), bool(options.get("induction", False))
+def _kind_and_settings(frame, metrics: list[dict]) -> tuple[list[str], list[dict]]:
+    """Each run's kind and cell settings, from their columns; a row indexed before they were columns has its run's
+    record read again, which upgrades it (``harness.records.upgrade``)."""
+    kinds, settings = [], []
+    columns = (frame[c] if c in frame else [None] * len(frame) for c in ("kind", "cell_settings"))
+    for kind, cell, run_dir, metric in zip(*columns, frame["run_dir"], metrics):
+        if isinstance(kind, str) and isinstance(cell, str):
+            kinds.append(kind)
+            settings.append(json.loads(cell))
+            continue
+        try:
+            record = RunDir(Path(run_dir)).record() or RunRecord.from_json(metric)
+        except HarnessError:
+            record = RunRecord.from_json(metric)
+        kinds.append(record.kind)
+        settings.append(record.cell_settings)
+    return kinds, settings

@@ -170,7 +170,7 @@ class RunDir:
 
     def _record(self, data: dict) -> RunRecord:
         try:
-            return RunRecord.from_json(data)
+            return RunRecord.from_json(data, self._config_or_nothing)
         except (ValueError, TypeError) as err:
             raise HarnessError(f"{self.metrics_path}: unreadable ({err}); delete it and {RESCORE}") from None
 
@@ -178,6 +178,13 @@ class RunDir:
         """The run's config.json; unreadable, one line saying what to do (config.json is written again when
         the run is made again, and metrics.json is what says it was made)."""
         return read_json(self.config_path, f"delete metrics.json beside it and {RESCORE}")
+
+    def _config_or_nothing(self) -> dict:
+        """The run's config.json, or nothing where it cannot be read: what an old record's upgrade may consult."""
+        try:
+            return self.config()
+        except HarnessError:
+            return {}
 
 
 def environment() -> dict:

@@ -12,7 +12,6 @@ import pandas as pd
 
 from harness import conditions, stats
 from harness.errors import HarnessError
-from harness.kinds.naming import naming_label
 
 # The leaderboard's columns, in this order (documented in docs/files-and-records.md; append new ones at the end).
 LEADERBOARD_COLUMNS = [
@@ -109,13 +108,12 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
         from harness.published import setting_differences
 
         ours = dict(zip(cells["column"], cells["lm"]))
+        kinds = dict(zip(frame["task_name"], frame["kind"])) if "kind" in frame and "task_name" in frame else {}
         extra = {}
         for _, p in published.iterrows():
             # A naming row's shot count is its inner shots, and its task label names its setting, as ours do.
             shots = p["shots"] if pd.notna(p["shots"]) else p["inner_shots"]
-            task = p["task"]
-            if pd.notna(p["ways"]):
-                task = naming_label(task, int(p["ways"]), induction=bool(pd.notna(p["induction"]) and p["induction"]))
+            task = _published_label(p, kinds.get(p["task"]))
             column = f"{task} {int(shots)}-shot" if pd.notna(shots) else None
             if column in table.columns:
                 label = f"published: {p['model']} ({p['source']}{', secondary' if p['secondary'] else ''})"
@@ -126,6 +124,21 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
             table = pd.concat([table, pd.DataFrame.from_dict(extra, orient="index")]).fillna("")
     table.index.name = "model"
     return table
+
+
+def _published_label(row: pd.Series, kind: str | None) -> str:
+    """A published number's task label: its task, with the cell settings of the task's kind that its row gives
+    (naming's ways and induction), as our runs of that setting are labelled."""
+    from harness.kinds.base import KINDS, cell_label
+
+    if kind is None:  # none of our runs is of its task: its kind from the task registry
+        from harness import registry
+
+        kind = registry.TASKS.get(row["task"]).kind if row["task"] in registry.TASKS.names() else ""
+    declared = KINDS.items.get(kind)
+    given = {s.name: s.type(row[s.name]) for s in (declared.cell_settings if declared else ())
+             if s.name in row and pd.notna(row[s.name])}  # fmt: skip
+    return cell_label(kind, row["task"], given)
 
 
 def _sample_scores(run_dir: str) -> dict[str, float]:

@@ -14,7 +14,6 @@ differ only in their data get ``[data <version>]`` (older records, which do not 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -32,11 +31,13 @@ def _flat(config: dict, prefix: str = "") -> dict[str, str]:
 
 
 def _run_config(run_dir: str) -> dict:
+    from harness.errors import HarnessError
+    from harness.rundir import RunDir
+
     try:
-        config = json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, ValueError):
+        return RunDir(Path(run_dir)).config()
+    except HarnessError:
         return {}
-    return config if isinstance(config, dict) else {}
 
 
 def _defined(name: str) -> dict[str, str] | None:

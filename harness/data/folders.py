@@ -32,7 +32,7 @@ What we assume beyond that, each checked with a one-line error naming the file a
 The support images keep the release's order (it already interleaves and shuffles classes); the
 episodes' ``question`` is the file's query text (the naming prompt uses the protocol's fixed
 ``QUERY_TEXT`` unless a task's prompt asks for ``{question}``). The release has no task induction;
-``induction=True`` writes ``harness.kinds.naming.induction_text`` over the support's names, in order of
+``induction=True`` writes ``harness.data.naming_text.induction_text`` over the support's names, in order of
 first appearance.
 """
 
@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.files import inside, safe_join
+from harness.data.naming_text import induction_text
 from harness.data.sources import SOURCES, Source, env_available, from_env
 from harness.data.types import Dataset, Row
 from harness.errors import HarnessError
-from harness.kinds.naming import induction_text
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 _CONFIG = re.compile(r"shots_(\d+)_ways_(\d+)_all_questions\.json$")

@@ -19,10 +19,10 @@ import random
 from pathlib import Path
 
 from harness.data.folders import load_class_folders, load_frozen_episodes
+from harness.data.naming_text import NONSENSE_NAMES, support_text
 from harness.data.sources import SOURCES, Source, generated
 from harness.data.tiny_files import CLASSES, generated_folder, listing, photo, save_jpeg
 from harness.data.types import Dataset
-from harness.kinds.naming import NONSENSE_NAMES, support_text
 
 PER_CLASS = 6  # images per class folder: up to 5 inner shots and a query
 EPISODES = {(1, 2): 12, (3, 2): 8}  # (shots, ways) -> episodes in that configuration's file

@@ -9,7 +9,8 @@ entry-point group). The defaults here are those of a question-answering kind; a 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.config import TaskConfig, replace_fields
@@ -19,6 +20,21 @@ from harness.plugins import Plugins
 if TYPE_CHECKING:
     from harness.data.types import Dataset, Row
     from harness.prompt import Prompt
+
+
+@dataclass(frozen=True)
+class CellSetting:
+    """A task option that makes another table cell (naming's ``ways``): recorded with every run of its kind (the
+    record's ``cell_settings``), named in the task's label, never averaged with runs of another value, and selectable
+    by name in a findings file (``ways: 5``)."""
+
+    name: str  # the option's name, and its key in ``cell_settings``
+    type: type  # of one value (int, bool, str): what a findings file may select
+    text: Callable[[Any], str]  # what a value adds to the task's label ("" for nothing): " 5-way"
+    side: Callable[[Any], str] | None = None  # a findings side that differs in it; default: ``text`` stripped
+
+    def side_text(self, value: Any) -> str:
+        return self.side(value) if self.side else self.text(value).strip()
 
 
 class TaskKind:
@@ -35,6 +51,11 @@ class TaskKind:
     own_support: ClassVar[bool] = False
     # True when the kind keeps only the rows of a task's ``question_types`` (vqa); other kinds refuse the field.
     takes_question_types: ClassVar[bool] = False
+    # The options beyond the shot count that make another table cell, in the order the label names them. Adding one
+    # here is all it takes for the records, the results database, the tables and the findings to carry and label it.
+    cell_settings: ClassVar[tuple[CellSetting, ...]] = ()
+    # The option a cell's shot count sets, when it is one (naming: inner_shots): a cell field, not a task variant.
+    shots_option: ClassVar[str | None] = None
 
     # ---- what a shot count means ------------------------------------------------------------------
     def default_shots(self, task: TaskConfig) -> int:
@@ -118,13 +139,24 @@ class TaskKind:
         return {"score": official_round(100 * sum(scores) / len(scores)), "breakdown": {}}
 
     def record(self, task: TaskConfig, dataset: Dataset, shots: int) -> dict[str, Any]:
-        """What a run record adds to say what ran: the shot count as this kind means it, and settings
-        that change what a score means (shown with the task's name in every table)."""
-        return {"shots": shots}
+        """What a run record adds to say what ran: the shot count as this kind means it, the kind, and the cell
+        settings of the run (``settings``), which change what a score means (shown with the task's name)."""
+        return {"shots": shots, "kind": self.name, "cell_settings": self.settings(task, dataset)}
 
-    def label(self, task: str, record: dict[str, Any]) -> str:
-        """The task's name in tables, with any setting of ``record`` that makes it another task."""
-        return task
+    def settings(self, task: TaskConfig, dataset: Dataset) -> dict[str, Any]:
+        """The run's value of each of the kind's ``cell_settings``."""
+        options = self.check_options(task)
+        return {s.name: options[s.name] for s in self.cell_settings}
+
+    def cell_options(self) -> tuple[str, ...]:
+        """The task options that are cell fields of their own (the cell settings and the shot count's option):
+        runs that differ only in them are one task variant."""
+        return tuple(s.name for s in self.cell_settings) + ((self.shots_option,) if self.shots_option else ())
+
+    def label(self, task: str, record: Mapping[str, Any]) -> str:
+        """The task's name in tables, with the text of each cell setting ``record`` holds: 'emoji-open 5-way'."""
+        settings = record.get("cell_settings") or {}
+        return task + "".join(s.text(settings[s.name]) for s in self.cell_settings if settings.get(s.name) is not None)
 
 
 def reference_answer(row: Row) -> str:
@@ -144,3 +176,29 @@ KINDS: Plugins[TaskKind] = Plugins("task kind", "frozen_harness.kinds", "harness
 def kind_of(task: TaskConfig) -> TaskKind:
     """The kind of ``task``, from the registry (one-line error for an unknown kind)."""
     return KINDS.get(task.kind)
+
+
+def cell_label(kind: str, task: str, settings: Mapping[str, Any]) -> str:
+    """A run's task label from its kind's name and cell settings, as the kind labels it; a kind that is not
+    registered (any more) gets each setting as ' name=value'."""
+    known = KINDS.items.get(kind)
+    if known is not None:
+        return known.label(task, {"cell_settings": settings})
+    return task + "".join(f" {k}={v}" for k, v in sorted(settings.items()) if v is not None)
+
+
+def cell_settings() -> dict[str, CellSetting]:
+    """Every registered kind's cell settings by name (the first kind to declare a name wins)."""
+    out: dict[str, CellSetting] = {}
+    for known in KINDS.items.values():
+        for setting in known.cell_settings:
+            out.setdefault(setting.name, setting)
+    return out
+
+
+def ordered_settings(kind: str, settings: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A run's cell settings as (name, value) pairs in its kind's order (others after, by name): a cell key."""
+    known = KINDS.items.get(kind)
+    declared = [s.name for s in known.cell_settings] if known is not None else []
+    names = [n for n in declared if n in settings] + sorted(set(settings) - set(declared))
+    return tuple((n, settings[n]) for n in names)

@@ -17,47 +17,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.data.naming_text import NONSENSE_NAMES, QUERY_TEXT, induction_text, support_text  # noqa: F401 - also here
 from harness.data.types import Row
 from harness.errors import HarnessError
-from harness.kinds.base import KINDS, TaskKind, with_options
+from harness.kinds.base import KINDS, CellSetting, TaskKind, with_options
 from harness.metrics.base import METRICS, Metric
 
 if TYPE_CHECKING:
     from harness.config import TaskConfig
     from harness.data.types import Dataset
     from harness.prompt import Prompt
-
-# Frozen's nonsense words. Frozen's release (fh295.github.io/frozen.html, open_ended_mi.tar.gz) only
-# says "randomized nonsense names ('dax', 'blicket' etc.)"; the full set below is the list an early
-# MAGMA-era re-implementation of these benchmarks (the `multimodal_fewshot` package, module with
-# `OpenEndedFewShot`) keeps as "the words from frozen", next to a separate list of extras it uses
-# only "if we need more". Five words cover Frozen's largest (5-way) episodes. We could not read
-# the release's own JSON files to confirm the list word for word.
-NONSENSE_NAMES: tuple[str, ...] = ("dax", "blicket", "slation", "perpo", "shously")
-
-# The protocol's fixed query text. For real names beginning with a vowel ("eagle") English wants
-# "an", but Frozen writes the same "This is a" for every class; changing the article per class
-# would hand the model the first letter of the answer, so the text stays fixed.
-QUERY_TEXT = "Question: What is this? Answer: This is a"
-
-
-def support_text(name: str) -> str:
-    """The caption after each support image. "a", never "an": the protocol's fixed text (see above)."""
-    return f"This is a {name}."
-
-
-def induction_text(names: Sequence[str]) -> str:
-    """The task-induction sentence that lists the episode's names.
-
-    Two names give the paper's own example, "Answer with dax or blicket."; for more (5-way), which
-    the paper shows no example of, we extend it the natural way: "Answer with a, b, c, d or e."
-    """
-    names = list(names)
-    if not names:
-        raise HarnessError("task induction needs at least one name")
-    if len(names) == 1:
-        return f"Answer with {names[0]}."
-    return f"Answer with {', '.join(names[:-1])} or {names[-1]}."
 
 
 def display_name(class_name: str) -> str:
@@ -187,15 +156,18 @@ def naming_accuracy(generated: str, name: str) -> float:
 OPTIONS: dict[str, Any] = {"ways": 2, "inner_shots": 1, "repeats": 1, "induction": False, "open_ended": True,
                            "episodes": 200, "support_vendors": None, "query_vendor": None, "answer": "generate"}  # fmt: skip
 ANSWER_MODES = ("generate", "rank")
-# The options that change what a score means: recorded with it, and shown with the task's name.
-SETTING = ("ways", "repeats", "induction")
 RANKED = " (ranked)"  # after the task label of a naming run answered by ranking the episode's names
-
-
-def naming_label(task: str, ways: int, repeats: int = 1, induction: bool = False) -> str:
-    """A naming task's name with its setting, e.g. 'miniimagenet-open 5-way +induction': the tables'
-    task label, so that 2-way and 5-way numbers are never averaged together."""
-    return f"{task} {ways}-way" + (f" x{repeats} repeats" if repeats > 1 else "") + (" +induction" if induction else "")
+# The options that change what a score means, beyond the inner shots (the cell's shot count): recorded with it, and
+# named after the task's name in its label ('emoji-open 5-way x2 repeats +induction (ranked)'), so that 2-way and
+# 5-way numbers are never averaged together.
+CELL_SETTINGS = (
+    CellSetting("ways", int, lambda ways: f" {ways}-way"),
+    CellSetting("repeats", int, lambda repeats: f" x{repeats} repeats" if repeats > 1 else ""),
+    CellSetting(
+        "induction", bool, lambda on: " +induction" if on else "", lambda on: "+induction" if on else "no induction"
+    ),
+    CellSetting("answer", str, lambda mode: RANKED if mode == "rank" else ""),
+)
 
 
 class Naming(TaskKind):
@@ -206,6 +178,8 @@ class Naming(TaskKind):
     metric = "naming_accuracy"
     options = OPTIONS
     own_support = True
+    cell_settings = CELL_SETTINGS
+    shots_option = "inner_shots"
 
     def default_shots(self, task: TaskConfig) -> int:
         return int(task.options.get("inner_shots", OPTIONS["inner_shots"]))
@@ -276,19 +250,17 @@ class Naming(TaskKind):
         """The episode's names, sorted (the first wins a tie), each after a space: " dax"."""
         return sorted({name for _, name in row.support})
 
-    def record(self, task: TaskConfig, dataset: Dataset, shots: int) -> dict[str, Any]:
-        options = self.check_options(task)
-        out: dict[str, Any] = {"shots": 0}  # released episodes: their own setting, which the file names
-        if task.split not in dataset.splits:  # generated episodes: their setting goes with the numbers
-            out = {"shots": options["inner_shots"], **{k: options[k] for k in SETTING}}
-        if options["answer"] == "rank":
-            out["answer"] = "rank"
-        return out
+    def settings(self, task: TaskConfig, dataset: Dataset) -> dict[str, Any]:
+        if task.split in dataset.splits:  # released episodes: their own setting, which the file names
+            return {"answer": self.check_options(task)["answer"]}
+        return super().settings(task, dataset)  # generated episodes: their setting goes with the numbers
 
-    def label(self, task: str, record: dict[str, Any]) -> str:
-        if all(record.get(k) is not None for k in SETTING):
-            task = naming_label(task, int(record["ways"]), int(record["repeats"]), bool(record["induction"]))
-        return task + (RANKED if record.get("answer") == "rank" else "")
+    def record(self, task: TaskConfig, dataset: Dataset, shots: int) -> dict[str, Any]:
+        released = task.split in dataset.splits
+        return {
+            **super().record(task, dataset, shots),
+            "shots": 0 if released else self.check_options(task)["inner_shots"],
+        }
 
 
 KINDS.add("naming", Naming())

@@ -68,3 +68,15 @@ def test_the_code_asks_the_task_not_its_kind():
     found = [f"{p.relative_to(HARNESS.parent)}:{i}" for p in MODULES
              for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line.split("#")[0])]  # fmt: skip
     assert len(found) <= 4, found
+
+
+def test_only_the_kinds_import_the_naming_kind_and_data_imports_no_kind():
+    """A task kind is reached through the registry: no module outside harness/kinds imports harness.kinds.naming
+    (the results side names cells from the stored settings), and harness/data imports no kind at all."""
+    known = {_name(p) for p in MODULES}
+    kinds = HARNESS / "kinds"
+    naming = [_name(p) for p in MODULES if kinds not in p.parents and "harness.kinds.naming" in _imports(p, known)]
+    assert not naming, naming
+    data = {_name(p): sorted(m for m in _imports(p, known) if m == "harness.kinds" or m.startswith("harness.kinds."))
+            for p in MODULES if HARNESS / "data" in p.parents}  # fmt: skip
+    assert not any(data.values()), {k: v for k, v in data.items() if v}
