@@ -168,7 +168,7 @@ def _model_checks(model: Model, add) -> None:
     if model.checkpoint:
         path = Path(model.checkpoint)
         add(f"weights file {path}", by, lambda: [] if path.is_file() else [
-            f"{model.where or '--checkpoint '}{path}: no such file (the weights trained elsewhere, a .safetensors "
+            f"{model.where}--checkpoint {path}: no such file (the weights trained elsewhere, a .safetensors "
             "file)"], lambda: str(path.resolve()))  # fmt: skip
     if model.lm_path:
         add(f"LM folder {model.lm_path}", by, lambda: lms.missing(parsed.lm, model.lm_path), lambda: model.lm_path)

@@ -136,7 +136,7 @@ def test_sweep_and_both_checks_run_the_pre_flight(home, tiny_hub, fast_recipe, c
     baseline.write_text(yaml.safe_dump({"cells": [cell]}))
     lines = _refused(capsys, ["check", "--baseline", str(baseline)])
     assert lines[0] == "error: cannot start: 3 things are missing:", lines
-    assert f"  - {baseline} cell 1: {tmp_path / 'gone.safetensors'}: no such file" in lines[3], lines
+    assert f"  - {baseline} cell 1: --checkpoint {tmp_path / 'gone.safetensors'}: no such file" in lines[3], lines
     lines = _refused(capsys, ["check", "--invariance", "--task", "okvqa", "--model", "opt-350m-frozen"])
     assert len(lines) == 3 and "HARNESS_OKVQA_DIR" in lines[1] and "LM 'opt-350m'" in lines[2], lines
     assert not (home / "checkpoints").exists()
