@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from tabulate import tabulate
 
-from harness import paths, registry
+from harness import paths, preflight, registry
 from harness.conditions import LABELS
 from harness.config import from_mapping, parse_yaml, read_yaml
 from harness.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
@@ -163,6 +163,18 @@ def plan(path: Path, cells: list[Cell]) -> list[RunCell]:
     from harness.kinds.base import kind_of
     from harness.models.spec import resolve
 
+    preflight.require(
+        [c.task for c in cells],
+        [
+            preflight.Model(
+                c.model,
+                c.set,
+                checkpoint=str(path.parent / c.checkpoint) if c.checkpoint else None,
+                where=f"{path} cell {i}: ",
+            )
+            for i, c in enumerate(cells, 1)
+        ],
+    )
     planned = []
     for i, cell in enumerate(cells, 1):
         with _where(f"{path} cell {i}"):

@@ -227,6 +227,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default=None, help="override the file's device (auto, cpu, cuda or cuda:N)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = sub.add_parser(
+        "doctor",
+        help="what each task and model needs (data, LM and encoder weights, Java, a writable home): ready or missing, "
+        "and how to get it; exit 1 when something is missing",
+    )
+    p.add_argument("--task", action="append", help="only this task (repeatable; default: every task and model)")
+    p.add_argument("--model", action="append", help="only this model (repeatable; any form `run` takes)")
     for command in sub.choices.values():  # `harness run ... --debug` as well as `harness --debug run ...`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     for name in ("run", "train", "eval", "sweep", "check", "bench"):
@@ -242,7 +249,9 @@ def parser() -> argparse.ArgumentParser:
 
 # Commands that read results and never load a model: they start without torch or transformers, and only read
 # the harness home (a read-only one will do).
-_NO_MODELS = frozenset({"table", "compare", "findings", "plot", "report", "leaderboard", "list"})
+_NO_MODELS = frozenset({"table", "compare", "findings", "plot", "report", "leaderboard", "list", "doctor"})
+# Commands whose pre-flight (harness.preflight) checks the home with everything else they need, in one message.
+_PREFLIGHT = frozenset({"run", "eval", "train", "sweep", "check"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from harness import commands, paths
 
-        paths.check_home(write=args.command not in _NO_MODELS)
+        paths.check_home(write=args.command not in _NO_MODELS | _PREFLIGHT)
         if distributed.enabled():
             distributed.init(getattr(args, "device", None))
             if hasattr(args, "device"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import conditions, distributed, registry
+from harness import conditions, distributed, preflight, registry
 from harness.config import parse_overrides
 from harness.errors import HarnessError
 
@@ -77,6 +77,7 @@ def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
     conditions.parse(args.images)
     limit = limit_option(args.limit)
     EvalSettings(batch_size=args.batch_size, limit=limit)
+    preflight.require([task], [preflight.model_of(args)])  # all that is missing, in one message, before any work
     spec = _spec(args)
     lm_map = device_map(args.lm_device_map, spec)
     cells = expand(spec, task, shots, [args.seed], conditions.parse(args.images, spec.eval_images), limit=limit,
@@ -95,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from harness.train import train
 
+    preflight.require([], [preflight.model_of(args)])
     spec = _spec(args)
     if spec.external or spec.weights:
         raise HarnessError(f"{spec.name} was trained elsewhere: evaluate it with `harness run` or `harness eval`")
@@ -353,3 +355,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from harness.check import cmd_check as check
 
     return check(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    table, missing = preflight.doctor(args.task or [], args.model or [])
+    print(table)
+    print(f"{missing} thing(s) missing: see the MISSING rows" if missing else "everything asked about is ready")
+    return 1 if missing else 0

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 class HarnessError(Exception):
     """Bad input or a missing resource, explained in one line for the user.
 
-    The message is always one line: any line breaks in it (from a file name, a value quoted from a
-    data file, or a third-party error text) are shown as `` | ``.
+    The message is always one line (``Missing``'s: a header line and one per thing): any line breaks in it (from
+    a file name, a value quoted from a data file, or a third-party error text) are shown as `` | ``.
     """
 
     def __str__(self) -> str:
@@ -19,6 +19,18 @@ class HarnessError(Exception):
         if len(lines) > 1:
             return " | ".join(line.strip() for line in lines if line.strip())
         return text
+
+
+class Missing(HarnessError):
+    """Several things a command needs that are not on this machine, found before it started: a header line, then
+    one line per thing (each made one line as any HarnessError's message is)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = [str(HarnessError(p)) for p in problems]
+        super().__init__(f"cannot start: {len(self.problems)} things are missing")
+
+    def __str__(self) -> str:
+        return f"cannot start: {len(self.problems)} things are missing:" + "".join(f"\n  - {p}" for p in self.problems)
 
 
 class BadImage(HarnessError):

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from harness import paths
+from harness import paths, preflight
 from harness.errors import HarnessError
 from harness.precision import ENV
 
@@ -110,6 +110,7 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     kind.check_shots(task, [shots], "--shots")
     images = conditions.parse(args.images)
     args.limit = limit_option(args.limit)
+    preflight.require([task], [preflight.model_of(args)])
     spec = resolve(args.model, parse_overrides(args.overrides), None, args.checkpoint)
     start = time.perf_counter()
     model, spec = ready(spec, args.device, not args.quiet)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import conditions, registry
+from harness import conditions, preflight, registry
 from harness.cells import Cell, expand, run_cells
 from harness.config import from_mapping, load_yaml
 from harness.errors import HarnessError
@@ -70,11 +70,26 @@ def grid_cells(path: Path) -> list[Cell]:
     for key in grid.options:
         if not any(key in kind_of(t).options for t in tasks):
             raise HarnessError(f"{path}: options.{key}: no task of the grid has that option")
+    entries = [from_mapping(GridCheckpoint, item, f"{path} checkpoints entry {i}")
+               for i, item in enumerate(grid.checkpoints, 1)]  # fmt: skip
     # `set` changes the recipes of the harness's own models; a model of your own takes none.
-    specs = [resolve(m, {} if external.is_external(m) else grid.set) for m in grid.models]
-    for i, item in enumerate(grid.checkpoints, 1):
+    models = [preflight.Model(m, {} if external.is_external(m) else grid.set) for m in grid.models]
+    preflight.require(
+        tasks,
+        models
+        + [
+            preflight.Model(
+                e.model,
+                {**grid.set, **e.set},
+                checkpoint=str(path.parent / e.checkpoint),
+                where=f"{path} checkpoints entry {i}: ",
+            )
+            for i, e in enumerate(entries, 1)
+        ],
+    )
+    specs = [resolve(m.name, m.overrides) for m in models]
+    for i, entry in enumerate(entries, 1):
         where = f"{path} checkpoints entry {i}"
-        entry = from_mapping(GridCheckpoint, item, where)
         try:
             specs.append(
                 resolve(entry.model, {**grid.set, **entry.set}, checkpoint=str(path.parent / entry.checkpoint))

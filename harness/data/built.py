@@ -140,5 +140,14 @@ def availability(name: str) -> str:
     return "yes (built)" if built else f"no: python -m harness data build {name}"
 
 
-SOURCES.add("emoji", Source(load_emoji, lambda: availability("emoji")))
-SOURCES.add("tuxpaint", Source(load_tuxpaint, lambda: availability("tuxpaint")))
+def missing(name: str) -> list[str]:
+    """One line when ``name`` is not built under the harness home (its files are checked when it loads)."""
+    folder = paths.home() / "data" / name
+    if (folder / "manifest.json").exists():
+        return []
+    return [f"data source {name} is not built (expected in {folder}): {build_hint(name)}, which fetches its "
+            "packages from their registries (npm, apt)"]  # fmt: skip
+
+
+SOURCES.add("emoji", Source(load_emoji, lambda: availability("emoji"), missing=lambda: missing("emoji")))
+SOURCES.add("tuxpaint", Source(load_tuxpaint, lambda: availability("tuxpaint"), missing=lambda: missing("tuxpaint")))

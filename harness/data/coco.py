@@ -126,25 +126,45 @@ def load_karpathy(
 
 def load_coco_from_env() -> Dataset:
     """``load_karpathy`` on the folders named by HARNESS_COCO_DIR and HARNESS_KARPATHY_FILE."""
-    coco_dir = os.environ.get(ENV_DIR, "").strip()
-    if not coco_dir:
-        raise HarnessError(
-            f"data source coco needs {ENV_DIR}: set it to the COCO folder holding train2014/ and val2014/ "
-            f"(and optionally annotations/captions_train2014.json, annotations/captions_val2014.json)"
-        )
-    root = Path(coco_dir).expanduser()
-    karpathy = os.environ.get(ENV_KARPATHY, "").strip()
-    split_file = Path(karpathy).expanduser() if karpathy else root / "dataset_coco.json"
-    if not split_file.is_file():
-        raise HarnessError(
-            f"{split_file}: Karpathy split file not found; set {ENV_KARPATHY} to dataset_coco.json "
-            f"(from Karpathy's caption_datasets.zip) or put it at ${ENV_DIR}/dataset_coco.json"
-        )
+    root, split_file, problems = find_coco()
+    if problems:
+        raise HarnessError(problems[0])
     annotations = root / "annotations"
     official = [
         p for p in (annotations / "captions_train2014.json", annotations / "captions_val2014.json") if p.is_file()
     ]
     return load_karpathy(split_file, root, official)
+
+
+_KARPATHY_ZIP = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
+
+
+def find_coco(folders: bool = False) -> tuple[Path, Path, list[str]]:
+    """(COCO folder, Karpathy split file, one line for each of them that is missing), reading neither;
+    ``folders``: its train2014/ and val2014/ too (the folders the full dataset_coco.json names)."""
+    coco_dir = os.environ.get(ENV_DIR, "").strip()
+    karpathy = os.environ.get(ENV_KARPATHY, "").strip()
+    root = Path(coco_dir).expanduser()
+    split_file = Path(karpathy).expanduser() if karpathy else root / "dataset_coco.json"
+    problems = []
+    if not coco_dir:
+        problems.append(
+            f"data source coco needs {ENV_DIR}: set it to the COCO folder holding train2014/ and val2014/ "
+            f"(and optionally annotations/captions_train2014.json, annotations/captions_val2014.json; the 2014 "
+            "images from https://cocodataset.org/#download)"
+        )
+    elif not root.is_dir():
+        problems.append(f"{ENV_DIR}={coco_dir}: COCO image folder not found (it must hold train2014/ and val2014/)")
+    elif folders:
+        problems += [f"{root / sub}: COCO image folder {sub}/ not found in {ENV_DIR} (the 2014 images from "
+                     "https://cocodataset.org/#download)" for sub in ("train2014", "val2014") if not (root / sub).is_dir()]  # fmt: skip
+    if not split_file.is_file():
+        where = split_file if coco_dir or karpathy else f"${ENV_DIR}/dataset_coco.json"
+        problems.append(
+            f"{where}: Karpathy split file not found; set {ENV_KARPATHY} to dataset_coco.json "
+            f"(from Karpathy's caption_datasets.zip, {_KARPATHY_ZIP}) or put it at ${ENV_DIR}/dataset_coco.json"
+        )
+    return root, split_file, problems
 
 
 def load_hub(
@@ -201,5 +221,5 @@ def load_hub(
     return Dataset(name, version, rows, captions, image_loader=load_image)
 
 
-SOURCES.add("coco", Source(load_coco_from_env, env_available(ENV_DIR)))
+SOURCES.add("coco", Source(load_coco_from_env, env_available(ENV_DIR), missing=lambda: find_coco(folders=True)[2]))
 SOURCES.add("caption-hub", Source(needs_mapping("caption-hub"), from_hub, load_hub))

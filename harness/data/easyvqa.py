@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from harness.data.shapes import COLORS, SHAPES, answer_type, caption, question_type
-from harness.data.sources import SOURCES, Source, module_available
+from harness.data.sources import SOURCES, Source, module_available, module_missing
 from harness.data.types import Caption, Dataset, Row
 from harness.errors import HarnessError
 
@@ -74,4 +74,7 @@ def load() -> Dataset:
     return Dataset("easyvqa", version, splits, captions, image_paths, descriptions=descriptions)
 
 
-SOURCES.add("easyvqa", Source(load, module_available("easy_vqa", INSTALL)))
+SOURCES.add(
+    "easyvqa",
+    Source(load, module_available("easy_vqa", INSTALL), missing=module_missing("easyvqa", "easy_vqa", INSTALL)),
+)

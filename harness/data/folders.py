@@ -46,7 +46,7 @@ from typing import Any
 
 from harness.data.files import inside, safe_join
 from harness.data.naming_text import induction_text
-from harness.data.sources import SOURCES, Source, env_available, from_env
+from harness.data.sources import SOURCES, Source, env_available, env_missing, from_env
 from harness.data.types import Dataset, Row
 from harness.errors import HarnessError
 
@@ -232,8 +232,10 @@ _EPISODES = "the folder of Frozen's released episode files (open_ended_mi or rea
 SOURCES.add("miniimagenet", Source(
     from_env("HARNESS_MINIIMAGENET_DIR", lambda p: load_class_folders(p, "miniimagenet"), _CLASS_FOLDERS),
     env_available("HARNESS_MINIIMAGENET_DIR"),
+    missing=env_missing("miniimagenet", "HARNESS_MINIIMAGENET_DIR", _CLASS_FOLDERS),
 ))  # fmt: skip
 SOURCES.add("frozen-episodes", Source(
     from_env("HARNESS_FROZEN_EPISODES_DIR", lambda p: load_frozen_episodes(p, "frozen-episodes")[0], _EPISODES),
     env_available("HARNESS_FROZEN_EPISODES_DIR"),
+    missing=env_missing("frozen-episodes", "HARNESS_FROZEN_EPISODES_DIR", _EPISODES),
 ))  # fmt: skip

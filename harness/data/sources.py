@@ -25,6 +25,9 @@ class Source:
     load: Callable[[], Dataset]
     available: Callable[[], str]
     load_hub: Callable[..., Dataset] | None = None  # for a task's `hub:` mapping (dataset_id, splits, columns)
+    # Everything ``load`` would find missing, one line each (what, where it is expected, how to get it), without
+    # reading the data; none given: one line built from ``available`` (see ``missing``).
+    missing: Callable[[], list[str]] | None = None
 
 
 SOURCES: Plugins[Source] = Plugins("data source", "frozen_harness.sources", "harness.data")
@@ -40,6 +43,38 @@ def from_env(variable: str, build: Callable[[Path], Dataset], what: str) -> Call
         return build(Path(folder))
 
     return load
+
+
+def env_missing(name: str, variable: str, what: str) -> Callable[[], list[str]]:
+    """What a ``from_env`` source lacks: its variable, or the folder it names."""
+
+    def missing() -> list[str]:
+        folder = os.environ.get(variable, "").strip()
+        if not folder:
+            return [f"data source {name} needs {variable}: set it to {what}"]
+        if not Path(folder).expanduser().is_dir():
+            return [f"data source {name}: {variable}={folder}: folder not found; set it to {what}"]
+        return []
+
+    return missing
+
+
+def module_missing(name: str, module: str, install: str) -> Callable[[], list[str]]:
+    """What a source read from an installed package lacks: the package."""
+    return lambda: [] if importlib.util.find_spec(module) else [f"data source {name} needs the Python package "
+                                                               f"{module}: run `{install}`"]  # fmt: skip
+
+
+def missing(name: str) -> list[str]:
+    """What the source ``name`` lacks on this machine, one line each; a source without its own ``missing`` is
+    judged by ``available`` (an answer starting with "no" is one line naming the source)."""
+    source = SOURCES.get(name)
+    if source.missing is not None:
+        return source.missing()
+    said = source.available()
+    if not said.startswith("no"):
+        return []
+    return [f"data source {name}: {said.removeprefix('no:').strip() or 'not available'}"]
 
 
 def env_available(variable: str) -> Callable[[], str]:

@@ -61,6 +61,7 @@ class Layout:
     questions: str  # file name pattern, {sub} = train2014 / val2014
     annotations: str
     what: str  # what the files are, for messages
+    url: str  # where to download them
 
 
 LAYOUTS = {
@@ -70,6 +71,7 @@ LAYOUTS = {
         "v2_OpenEnded_mscoco_{sub}_questions.json",
         "v2_mscoco_{sub}_annotations.json",
         "the official VQAv2 question and annotation files",
+        "https://visualqa.org/download.html",
     ),
     "okvqa": Layout(
         "okvqa",
@@ -77,6 +79,7 @@ LAYOUTS = {
         "OpenEnded_mscoco_{sub}_questions.json",
         "mscoco_{sub}_annotations.json",
         "the OK-VQA v1.1 question and annotation files",
+        "https://okvqa.allenai.org/download.html",
     ),
 }
 
@@ -225,41 +228,58 @@ def paths_from_env(source: str) -> OfficialPaths:
     names; the images are in ``<that folder>/<sub>/`` or else in ``$HARNESS_COCO_DIR/<sub>/``, for sub
     in train2014, val2014. Splits whose questions file is absent are left out; none at all is an error.
     """
+    found, problems = find_official(source)
+    if problems:
+        raise HarnessError(problems[0])
+    return found
+
+
+def find_official(source: str) -> tuple[OfficialPaths, list[str]]:
+    """The official files of ``source`` that are there, and one line for each that is missing (its variable, a
+    folder, an annotations file, an image folder), without reading any."""
     if source not in LAYOUTS:
         raise HarnessError(f"unknown official VQA layout '{source}' (known: {', '.join(LAYOUTS)})")
     layout = LAYOUTS[source]
     images_hint = f"images in train2014/ and val2014/ there or under ${ENV_COCO}"
+    paths = OfficialPaths({}, {}, {})
     value = os.environ.get(layout.env, "").strip()
     if not value:
-        raise HarnessError(
+        return paths, [
             f"data source {layout.name} needs {layout.env}: set it to the folder holding {_expected(layout)} "
-            f"({layout.what}), with the COCO {images_hint}"
-        )
+            f"({layout.what}, from {layout.url}), with the COCO {images_hint}"
+        ]
     root = Path(value).expanduser()
     if not root.is_dir():
-        raise HarnessError(f"{layout.env}={value}: folder not found (it must hold {_expected(layout)})")
+        return paths, [f"{layout.env}={value}: folder not found (it must hold {_expected(layout)}, from {layout.url})"]
     coco = os.environ.get(ENV_COCO, "").strip()
     coco_root = Path(coco).expanduser() if coco else None
-    paths = OfficialPaths({}, {}, {})
+    problems: list[str] = []
+    any_questions = False
     for split, sub in SPLITS.items():
         q_path = root / layout.questions.format(sub=sub)
         if not q_path.is_file():
             continue
+        any_questions = True
         a_path = root / layout.annotations.format(sub=sub)
         if not a_path.is_file():
-            raise HarnessError(f"{a_path}: annotations file for {q_path.name} not found (in {layout.env})")
+            problems.append(f"{a_path}: annotations file for {q_path.name} not found (in {layout.env})")
         folders = [root / sub] + ([coco_root / sub] if coco_root is not None else [])
         folder = next((f for f in folders if f.is_dir()), None)
         if folder is None:
             looked = " or ".join(str(f) for f in folders)
             hint = "" if coco_root is not None else f"; set {ENV_COCO} to the COCO folder holding {sub}/"
-            raise HarnessError(f"data source {layout.name}: image folder {sub}/ not found (looked in {looked}){hint}")
-        paths.questions[split], paths.annotations[split], paths.images[split] = q_path, a_path, folder
-    if not paths.questions:
-        raise HarnessError(
-            f"{layout.env}={value}: holds none of the question files; it must hold {_expected(layout)} ({layout.what})"
+            problems.append(
+                f"data source {layout.name}: image folder {sub}/ not found (looked in {looked}){hint} "
+                f"(COCO {sub} images: https://cocodataset.org/#download)"
+            )
+        if a_path.is_file() and folder is not None:
+            paths.questions[split], paths.annotations[split], paths.images[split] = q_path, a_path, folder
+    if not any_questions:
+        problems.append(
+            f"{layout.env}={value}: holds none of the question files; it must hold {_expected(layout)} ({layout.what}, "
+            f"from {layout.url})"
         )
-    return paths
+    return paths, problems
 
 
 def load_vqav2() -> Dataset:
@@ -368,6 +388,6 @@ def load_hub(
     return Dataset(name, version, rows, {split: [] for split in rows}, image_loader=load_image)
 
 
-SOURCES.add("vqav2", Source(load_vqav2, env_available(ENV_VQAV2)))
-SOURCES.add("okvqa", Source(load_okvqa, env_available(ENV_OKVQA)))
+SOURCES.add("vqav2", Source(load_vqav2, env_available(ENV_VQAV2), missing=lambda: find_official("vqav2")[1]))
+SOURCES.add("okvqa", Source(load_okvqa, env_available(ENV_OKVQA), missing=lambda: find_official("okvqa")[1]))
 SOURCES.add("vqa-hub", Source(needs_mapping("vqa-hub"), from_hub, load_hub))

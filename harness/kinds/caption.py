@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from harness.kinds.base import KINDS, TaskKind
 from harness.metrics.base import METRICS, Metric
+from harness.metrics.caption import java_missing
 
 if TYPE_CHECKING:
     from harness.config import TaskConfig
@@ -55,4 +56,4 @@ def _cider(rows: Sequence[Row], predictions: Sequence[str]) -> tuple[list[float]
 
 
 KINDS.add("caption", Caption())
-METRICS.add("cider", Metric("CIDEr", corpus=_cider))
+METRICS.add("cider", Metric("CIDEr", corpus=_cider, missing=java_missing))

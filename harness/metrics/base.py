@@ -26,6 +26,8 @@ class Metric:
     sample: Callable[[TaskConfig, str, Row], float] | None = None
     # (rows, predictions) -> (each sample's score, corpus figures in percent by name)
     corpus: Callable[[Sequence[Row], Sequence[str]], tuple[list[float], dict[str, float]]] | None = None
+    # What scoring needs that is not on this machine (a program such as Java), one line each; checked before a run
+    missing: Callable[[], list[str]] | None = None
 
 
 METRICS: Plugins[Metric] = Plugins("metric", "frozen_harness.metrics", ("harness.metrics", "harness.kinds"))

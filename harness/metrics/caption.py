@@ -30,15 +30,22 @@ _LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\u2028\u2029"})
 METRICS: tuple[str, ...] = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 
 
+def java_missing() -> list[str]:
+    """One line when Java is not on PATH (checked before a captioning run starts)."""
+    if shutil.which("java") is not None:
+        return []
+    return [
+        "caption metrics need Java (pycocoevalcap's PTB tokenizer and METEOR are Java programs) "
+        "but 'java' is not on PATH; install a JRE, e.g. 'apt-get install default-jre-headless'"
+    ]
+
+
 def _require_java() -> None:
     # The tokenizer and METEOR are Java programs; without Java pycocoevalcap fails deep inside
     # subprocess with a bare FileNotFoundError. Any other tokenizer would change every score, so
     # there is no fallback: say what to install.
-    if shutil.which("java") is None:
-        raise HarnessError(
-            "caption metrics need Java (pycocoevalcap's PTB tokenizer and METEOR are Java programs) "
-            "but 'java' is not on PATH; install a JRE, e.g. 'apt-get install default-jre-headless'"
-        )
+    for problem in java_missing():
+        raise HarnessError(problem)
 
 
 def spice_available() -> bool:

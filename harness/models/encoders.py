@@ -25,6 +25,18 @@ WEIGHTS: Plugins[Callable[[EncoderSpec], Built]] = Plugins("encoder weights sour
                                                              "harness.models")  # fmt: skip
 
 
+# What a weights source would find missing, one line each, without loading (a source with no check counts as ready).
+CHECKS: dict[str, Callable[[EncoderSpec], list[str]]] = {}
+
+
+def missing(spec: EncoderSpec) -> list[str]:
+    """What building the encoder would find missing, without loading any weights."""
+    if spec.weights not in WEIGHTS:
+        return [f"encoder '{spec.key}': unknown weights source '{spec.weights}' (known: {', '.join(WEIGHTS.names())})"]
+    check = CHECKS.get(spec.weights)
+    return check(spec) if check is not None else []
+
+
 def build(spec: EncoderSpec) -> Built:
     """(encoder returning pooled features, normalisation mean, std) for 0..1 pixels."""
     if spec.weights not in WEIGHTS:
@@ -50,4 +62,15 @@ def timm_hub(spec: EncoderSpec) -> Built:
     return model, tuple(cfg["mean"]), tuple(cfg["std"])
 
 
+def timm_hub_missing(spec: EncoderSpec) -> list[str]:
+    """timm's weights are in the hub repo ``timm/<model>.<tag>``: in the hub cache, or the hub answers now."""
+    if not spec.pretrained_tag:
+        return []  # timm picks the default tag, whose repo only timm knows: checked when it loads
+    from harness.models.lms import hub_missing
+
+    name = f"{spec.timm_name}.{spec.pretrained_tag}"
+    return hub_missing(f"timm/{name}", None, f"encoder '{spec.key}' weights", "another encoder (--set encoder=...)")
+
+
 WEIGHTS.add("timm-hub", timm_hub)
+CHECKS["timm-hub"] = timm_hub_missing

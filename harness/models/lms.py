@@ -78,16 +78,58 @@ def hub_snapshot(repo_id: str, revision: str | None, what: str, alternative: str
         raise HarnessError(f"{what}: invalid hub id '{repo_id}' ({exc})") from None
     except Exception as exc:  # connection errors come in many types; all mean "not here, not reachable"
         log.debug("hub download failed: %r", exc)
-        from huggingface_hub.constants import HF_HUB_CACHE
-
-        raise HarnessError(
-            f"{what} ({repo_id}@{revision or 'main'}) is not on this machine and the model hub cannot be "
-            f"reached: download it where there is network (`hf download {repo_id}`) and copy it into the "
-            f"hub cache ({HF_HUB_CACHE}), or pass {alternative}"
-        ) from None
+        raise HarnessError(_not_here(repo_id, revision, what, alternative)) from None
     if not any(folder.glob("*.safetensors")):
         raise HarnessError(f"{what}: {folder} has no safetensors weights (pickled .bin files are not loaded)")
     return folder
+
+
+def _not_here(repo_id: str, revision: str | None, what: str, alternative: str) -> str:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return (
+        f"{what} ({repo_id}@{revision or 'main'}) is not on this machine and the model hub cannot be "
+        f"reached: download it where there is network (`hf download {repo_id}`) and copy it into the "
+        f"hub cache ({HF_HUB_CACHE}), or pass {alternative}"
+    )
+
+
+def hub_missing(repo_id: str, revision: str | None, what: str, alternative: str) -> list[str]:
+    """What ``hub_snapshot`` would find missing, without downloading: nothing when the model is in the hub cache
+    with safetensors weights or the hub answers now (it is downloaded on first use), else one line."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - an invalid id: resolving it says so in one line
+        return []
+    if isinstance(cached, str):
+        folder = Path(cached).parent
+        if any(folder.glob("*.safetensors")):
+            return []
+        return [f"{what}: {folder} has no safetensors weights (pickled .bin files are not loaded)"]
+    return [] if hub_reachable() else [_not_here(repo_id, revision, what, alternative)]
+
+
+def hub_reachable() -> bool:
+    """Whether the model hub can be reached now (HF_HUB_OFFLINE: no); asked once per process, for 3 s at most."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes") and _hub_answers()
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_answers() -> bool:
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub.constants import ENDPOINT
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(ENDPOINT, method="HEAD"), timeout=3).close()
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _locate_gguf(spec: LMSpec) -> Path:
@@ -232,3 +274,18 @@ def availability(spec: LMSpec) -> str:
 
     cached = try_to_load_from_cache(spec.hub_id, "config.json", revision=spec.revision)
     return "yes (hub cache)" if isinstance(cached, str) else "needs the model hub (or --lm-path)"
+
+
+def missing(spec: LMSpec, local_path: str | None = None) -> list[str]:
+    """What loading the LM would find missing (``resolve``'s checks, cheap: reads no weights), one line each."""
+    if local_path:
+        folder = Path(local_path)
+        if not (folder / "config.json").is_file():
+            return [f"--lm-path {folder}: no config.json there (expected a saved transformers model)"]
+        return []
+    if spec.source == "gguf":
+        return [] if availability(spec) == "yes" else [f"LM '{spec.key}' is not installed: run `{spec.install}`"]
+    if spec.source == "hub":
+        return hub_missing(spec.hub_id, spec.revision, f"LM '{spec.key}'", "--lm-path DIR (a folder saved by "
+                           "save_pretrained)")  # fmt: skip
+    return [f"LM '{spec.key}': unknown source '{spec.source}' (expected hub or gguf)"]
