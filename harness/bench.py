@@ -52,7 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     model.bf16 = False
     model.encoder.to(memory_format=torch.contiguous_format)
     model.channels_last = False
-    chosen, reason = resolve_precision(device)
+    chosen, reason = resolve_precision(device, args.precision)
     native = device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported()
     precisions = ["fp32", "bf16"] if native else ["fp32"]
     bench = Bench(model, dataset, task, sizes, args.compile)

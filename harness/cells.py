@@ -1,32 +1,81 @@
 """Cells and the one loop over them. A cell is one model evaluated on one task as run, under one setting
 (shots, image condition, seed, limit). ``run`` and ``eval``, ``sweep`` and ``check`` each build a list of
-cells and hand it to ``run_cells``, which trains or loads each model once, evaluates its cells in order
-(every cell an ordinary, resumable run), and says how far it has got.
+cells and hand it to ``run_cells``, which trains or loads each model once, prepares each of its cells once
+(``PreparedCell``: the task's data, rows and fingerprint, the settings as run) and evaluates them in order
+(every cell an ordinary, resumable run), saying how far it has got.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness import distributed
+from harness import conditions, paths, tasks
 from harness.config import TaskConfig
-from harness.errors import HarnessError
-from harness.evaluate import EvalSettings, evaluate, run_folder
+from harness.evaluate import RECORD_FORMAT, EvalSettings, evaluate
 from harness.kinds.base import kind_of
+from harness.models.source import ModelSource
 from harness.records import RunRecord
+from harness.results import RunDir
+
+if TYPE_CHECKING:
+    from harness.data.types import Dataset, Row
 
 log = logging.getLogger("harness")
 
 
 @dataclass(frozen=True)
 class Cell:
-    spec: Any  # a ModelSpec (a model this harness trains) or an ExternalSpec (a model of one's own)
+    spec: ModelSource  # a model trained here, weights trained elsewhere, or a model of one's own
     task: TaskConfig  # the task as run (a naming task with the cell's inner shots)
     settings: EvalSettings
     name: str = ""  # a label of the caller's (a regression file's cell name)
+
+    def prepare(self, model: Any, source: ModelSource | None = None) -> PreparedCell:
+        """This cell resolved once for ``model`` (loaded from ``source``, by default the cell's): the task's data
+        loaded, its rows drawn, its fingerprint taken, the settings as run (a limit that covers every query is
+        the full run; the precision the model computes at, where it is not its device's old default)."""
+        source = source or self.spec
+        dataset = tasks.load(self.task)
+        rows = tuple(tasks.rows(self.task, dataset, self.settings.seed))
+        settings = self.settings
+        if settings.limit and settings.limit >= len(rows):
+            settings = dataclasses.replace(settings, limit=0)
+        settings = settings.for_model(model)
+        task_fingerprint = tasks.fingerprint(self.task, dataset)
+        stand_ins = conditions.stand_ins(settings.images, kind_of(self.task), self.task, dataset, settings.seed)
+        key = paths.fingerprint(
+            {"model": source.fingerprint, "task": task_fingerprint, "settings": settings.describe(),
+             "format": RECORD_FORMAT}
+        )  # fmt: skip
+        return PreparedCell(source, self.task, dataset, rows, task_fingerprint, settings, stand_ins, key, self.name)
+
+
+@dataclass(frozen=True)
+class PreparedCell:
+    """A cell as run, resolved once and handed to ``evaluate``: nothing below derives any of it again."""
+
+    source: ModelSource  # the model's source as loaded (a model of one's own: with its identity)
+    task: TaskConfig
+    dataset: Dataset
+    all_rows: tuple[Row, ...]  # every query of the task as run (a naming task's: the seed's episodes)
+    task_fingerprint: str
+    settings: EvalSettings  # as run: the covering limit, the model's precision
+    stand_ins: dict[str, str] | None  # what stands in for each image under the image condition
+    key: str  # the run fingerprint: model, task, settings and record format
+    name: str = ""
+
+    @property
+    def rows(self) -> list[Row]:
+        """The queries evaluated: the first ``limit`` ones, or all of them."""
+        return list(self.all_rows[: self.settings.limit] if self.settings.limit else self.all_rows)
+
+    def run_dir(self) -> RunDir:
+        """The run's folder in the harness home of the moment."""
+        return RunDir(paths.home() / "runs" / self.task.name / self.source.folder_name / self.key)
 
 
 @dataclass(frozen=True)
@@ -36,51 +85,20 @@ class CellResult:
     read_back: bool  # the run had finished before and was read back, not computed now
 
 
-def expand(spec, task: TaskConfig, shots: Sequence[int], seeds: Sequence[int], images: Sequence[str], *,
-           limit: int = 0, batch_size: int = 0, skip_bad_samples: bool = False) -> list[Cell]:  # fmt: skip
+def expand(spec: ModelSource, task: TaskConfig, shots: Sequence[int], seeds: Sequence[int], images: Sequence[str],
+           base: EvalSettings | None = None) -> list[Cell]:  # fmt: skip
     """Every cell of a model on a task: shots x seeds x image conditions, each shot count as the task's kind
-    means it (a naming task's are its inner shots)."""
+    means it (a naming task's are its inner shots); the rest of each cell's settings are ``base``'s."""
     kind = kind_of(task)
+    base = base or EvalSettings()
     out = []
     for count in shots:
         run_task, support = kind.as_run(task, count)
         for seed in seeds:
             for condition in images:
-                settings = EvalSettings(support, seed, condition, batch_size, limit, skip_bad_samples)
+                settings = dataclasses.replace(base, shots=support, seed=seed, images=condition)
                 out.append(Cell(spec, run_task, settings))
     return out
-
-
-def ready(spec, device: str | None = None, progress: bool = True, lm_device_map: str | dict | None = None,
-          train_missing: bool = True):  # fmt: skip
-    """(model, spec) ready to evaluate: a model of one's own constructed (its spec now with its identity),
-    a ``--checkpoint`` file loaded, or the harness's trained checkpoint loaded, else (``train_missing``)
-    the model trained now."""
-    from harness.models import loading
-
-    if spec.external:
-        from harness.models import external
-
-        with distributed.main_first():
-            return external.load(spec, device)
-    if spec.weights:
-        with distributed.main_first():
-            return loading.load_weights_file(spec, device, lm_device_map), spec
-    with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
-        model = loading.load_trained(spec, device, lm_device_map)
-    if model is not None:
-        log.info("loaded the trained checkpoint of %s (fingerprint %s)", spec.name, spec.fingerprint)
-        return model, spec
-    if not train_missing:
-        raise HarnessError(
-            f"no trained checkpoint for {spec.name} (fingerprint {spec.fingerprint}): "
-            f"run `harness train --model {spec.name}` first, or `harness run`"
-        )
-    loading.check_trainable(spec, lm_device_map)
-    from harness.train import train
-
-    log.info("no trained checkpoint for %s (fingerprint %s): training it now", spec.name, spec.fingerprint)
-    return train(spec, progress=progress, device=device), spec
 
 
 def run_cells(
@@ -90,23 +108,25 @@ def run_cells(
     lm_device_map: str | dict | None = None,
     train_missing: bool = True,
     on_model: Callable[[Any, Any, list[int]], None] | None = None,
+    precision: str = "auto",
 ) -> list[CellResult]:
     """Every cell's result, in the order given. Cells of one model run together, after the model is trained
-    or loaded once; ``on_model(spec, model, indices)`` is called with each model and its cells' indices."""
+    or loaded once (computing at ``precision``: auto, fp32 or bf16); ``on_model(spec, model, indices)`` is
+    called with each model and its cells' indices."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, cell in enumerate(cells):
         groups.setdefault((cell.spec.name, cell.spec.fingerprint), []).append(i)
     results: list[CellResult | None] = [None] * len(cells)
     done = 0
     for indices in groups.values():
-        model, spec = ready(cells[indices[0]].spec, device, progress, lm_device_map, train_missing)
+        model, spec = cells[indices[0]].spec.load(device, lm_device_map, progress, train_missing, precision)
         if on_model is not None:
             on_model(spec, model, indices)
         for i in indices:
-            cell = cells[i]
-            read_back = run_folder(spec, cell.task, cell.settings.for_model(model)).metrics() is not None
-            record = evaluate(model, spec, cell.task, cell.settings, progress=progress)
-            results[i] = CellResult(cell, record, read_back)
+            cell = cells[i].prepare(model, spec)
+            read_back = cell.run_dir().metrics() is not None
+            record = evaluate(model, cell, progress=progress)
+            results[i] = CellResult(cells[i], record, read_back)
             done += 1
             log.info("[%d/%d] %s %s %d-shot seed %d %s: %s %.2f%s", done, len(cells), spec.name, record.label,
                      record.shots, cell.settings.seed, cell.settings.images, record.metric, record.score,

@@ -36,7 +36,6 @@ from harness.conditions import LABELS
 from harness.config import from_mapping, parse_yaml, read_yaml
 from harness.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
 from harness.errors import HarnessError
-from harness.precision import pinned_precision
 
 if TYPE_CHECKING:
     from harness.cells import Cell as RunCell
@@ -192,12 +191,12 @@ def plan(path: Path, cells: list[Cell]) -> list[RunCell]:
     return planned
 
 
-def run(
-    baseline: Baseline, planned: list[RunCell], device: str, progress: bool, notes: list[str] | None = None
-) -> list:
+def run(baseline: Baseline, planned: list[RunCell], device: str, progress: bool, notes: list[str] | None = None,
+        precision: str = "auto") -> list:  # fmt: skip
     """Each cell's result in file order (its record, and whether it was read back from a run finished
-    before); each model is trained (or loaded) once for all its cells. ``notes`` gets a line for every model
-    whose checkpoint, and every run read back, was made with other CPU kernels or threads than now."""
+    before); each model is trained (or loaded) once for all its cells, computing at the file's precision, else
+    at ``precision``. ``notes`` gets a line for every model whose checkpoint, and every run read back, was made
+    with other CPU kernels or threads than now."""
     from harness.cells import run_cells
 
     planned = [dataclasses.replace(p, settings=dataclasses.replace(p.settings, batch_size=baseline.batch_size))
@@ -209,7 +208,7 @@ def run(
             notes.extend(_made_elsewhere(spec, model, planned, indices))
         models.append((spec, floats_now(model), indices))
 
-    results = run_cells(planned, device, progress, on_model=on_model)
+    results = run_cells(planned, device, progress, on_model=on_model, precision=baseline.precision or precision)
     for _, now, indices in models:
         for i in indices:
             if results[i].read_back and notes is not None:
@@ -223,7 +222,7 @@ def _made_elsewhere(spec, model, planned: list[RunCell], indices: list[int]) -> 
     """A line when the model's checkpoint was trained (in part) with other CPU kernels or threads."""
     from harness import checkpoint
 
-    if spec.external or spec.weights:
+    if not spec.trains:
         return []
     now = floats_now(model)
     trained = [floats_of(e) for e in checkpoint.stored_meta(spec.checkpoint_dir).get("trained_with", [])]
@@ -330,8 +329,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     planned = plan(path, cells)
     notes: list[str] = []
     # The file's numbers were made at its precision: the check runs at it, whatever --precision says.
-    with pinned_threads(baseline.threads), pinned_precision(baseline.precision):
-        results = run(baseline, planned, device, progress=not args.quiet, notes=notes)
+    with pinned_threads(baseline.threads):
+        results = run(baseline, planned, device, progress=not args.quiet, notes=notes, precision=args.precision)
     read_back = [r.read_back for r in results]
     table, statuses = _table(baseline, cells, results)
     print(table)

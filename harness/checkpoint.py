@@ -36,6 +36,24 @@ class Checkpoint:
     optimizer: dict[str, torch.Tensor]
     rng: torch.Tensor
     meta: dict
+    stamp: tuple = ()  # the file's (inode, size, mtime) when it was read: ``unchanged`` tells a rewrite
+
+
+def _stamp(path: Path) -> tuple:
+    stat = path.stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def unchanged(folder: Path, saved: Checkpoint | None) -> bool:
+    """Whether the checkpoint file in ``folder`` is still the one ``saved`` was read from (None: still none), so
+    it need not be read again: another process may have written it since (a training waits for the one before)."""
+    path = folder / FILENAME
+    if saved is None:
+        return not path.exists() and not path.is_symlink()
+    try:
+        return bool(saved.stamp) and _stamp(path) == saved.stamp
+    except OSError:
+        return False
 
 
 def content_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
@@ -110,6 +128,7 @@ def load(folder: Path, fingerprint: str) -> Checkpoint | None:
     if not path.is_file():
         raise HarnessError(f"{path}: checkpoint is not a regular file; {delete}")
     try:
+        stamp = _stamp(path)
         with safe_open(path, "pt") as f:
             raw_meta = f.metadata() or {}
         tensors = load_file(path)
@@ -138,4 +157,5 @@ def load(folder: Path, fingerprint: str) -> Checkpoint | None:
         optimizer={k[6:]: v for k, v in tensors.items() if k.startswith("optim/")},
         rng=rng,
         meta=meta,
+        stamp=stamp,
     )

@@ -277,11 +277,13 @@ def main(argv: list[str] | None = None) -> int:
                 args.device = distributed.device_for_rank(args.device)
             if hasattr(args, "quiet"):
                 args.quiet = args.quiet or not distributed.is_main()
-        from harness.precision import pinned_precision
+        if hasattr(args, "precision"):
+            from harness.precision import requested
 
-        # --precision is read where models are built; processes the command starts (torchrun workers) inherit it.
-        with pinned_precision(getattr(args, "precision", None) or ""):
-            return getattr(commands, f"cmd_{args.command}")(args) or 0
+            # --precision, else $HARNESS_PRECISION (how a launcher may tell its workers), else auto: read here
+            # alone and handed down as an argument.
+            args.precision = args.precision or requested()
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
     except HarnessError as exc:
         if args.debug:
             raise

@@ -74,15 +74,14 @@ def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
 
     task = _task(args)
     shots = _shots(args.shots, task)  # bad options fail now, before the model is looked for
-    conditions.parse(args.images)
-    limit = limit_option(args.limit)
-    EvalSettings(batch_size=args.batch_size, limit=limit)
+    images = conditions.parse(args.images, recipe_default=None)
+    base = EvalSettings(batch_size=args.batch_size, limit=limit_option(args.limit),
+                        skip_bad_samples=args.skip_bad_samples)  # fmt: skip
     preflight.require([task], [preflight.model_of(args)])  # all that is missing, in one message, before any work
     spec = _spec(args)
     lm_map = device_map(args.lm_device_map, spec)
-    cells = expand(spec, task, shots, [args.seed], conditions.parse(args.images, spec.eval_images), limit=limit,
-                   batch_size=args.batch_size, skip_bad_samples=args.skip_bad_samples)  # fmt: skip
-    results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing=train_missing)
+    cells = expand(spec, task, shots, [args.seed], conditions.with_recipe(images, spec.eval_images), base)
+    results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing, precision=args.precision)
     _print_results(results)
 
 
@@ -98,9 +97,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     preflight.require([], [preflight.model_of(args)])
     spec = _spec(args)
-    if spec.external or spec.weights:
+    if not spec.trains:
         raise HarnessError(f"{spec.name} was trained elsewhere: evaluate it with `harness run` or `harness eval`")
-    train(spec, progress=not args.quiet, device=args.device)
+    train(spec, progress=not args.quiet, device=args.device, precision=args.precision)
     print(spec.checkpoint_dir)
     return 0
 
@@ -143,7 +142,7 @@ def _show_train(args: argparse.Namespace) -> int:
     if not (args.train and args.model) or args.task:
         raise HarnessError("show --train needs --model M (and no --task)")
     spec = _spec(args)
-    if spec.external or spec.weights:
+    if not spec.trains:
         raise HarnessError(f"{spec.name} was not trained by this harness: it has no training data to show")
     recipe = spec.recipe
     black = " (images blacked out)" if recipe.train_images == "black" else ""
@@ -164,7 +163,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.sweep import grid_path, run_grid
 
-    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet)
+    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet, precision=args.precision)
     print(f"{args.grid}: {cells} cells done; see `harness table` and `harness compare`")
     return 0
 

@@ -37,19 +37,25 @@ LABELS = {
 GROUPS = {"both": ("real", "black"), "all": ("real", "black", "shuffled")}
 
 
-def parse(choice: str, recipe_default: str = "real", where: str = "--images") -> list[str]:
+def parse(choice: str, recipe_default: str | None = "real", where: str = "--images") -> list[str]:
     """``real``, ``both`` (real and black), ``all`` (real, black and shuffled), ``recipe`` (the recipe's
-    default) or a comma list such as ``real,shuffled``: the conditions in order, each once."""
+    default) or a comma list such as ``real,shuffled``: the conditions in order, each once. ``recipe_default``
+    None: ``recipe`` is kept as it is, for ``with_recipe`` once the model is known."""
     out: list[str] = []
     for part in (p.strip() for p in choice.split(",")):
-        names = GROUPS.get(part) or ((recipe_default,) if part == "recipe" else (part,))
+        names = GROUPS.get(part) or ((recipe_default or part,) if part == "recipe" else (part,))
         for name in names:
-            if name not in LABELS:
+            if name not in LABELS and not (name == "recipe" and recipe_default is None):
                 known = ", ".join([*LABELS, *GROUPS, "recipe"])
                 raise HarnessError(f"{where}: unknown image condition '{part}' (known: {known})")
             if name not in out:
                 out.append(name)
     return out
+
+
+def with_recipe(conditions: Sequence[str], recipe_default: str) -> list[str]:
+    """Conditions parsed with ``recipe`` kept (``parse``), ``recipe`` now the model's default, each once."""
+    return list(dict.fromkeys(recipe_default if name == "recipe" else name for name in conditions))
 
 
 def label(condition: str) -> str:

@@ -11,11 +11,12 @@ import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
-from harness import answering, conditions, distributed, locks, paths, stats, tasks
+from harness import answering, conditions, distributed, locks, stats, tasks
 from harness.config import TaskConfig
 from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
@@ -26,6 +27,9 @@ from harness.models import api
 from harness.prompt import describe
 from harness.records import RunRecord
 from harness.results import ResultsDB, RunDir
+
+if TYPE_CHECKING:
+    from harness.cells import PreparedCell
 
 log = logging.getLogger(__name__)
 
@@ -94,66 +98,36 @@ def limit_option(value: int | None) -> int:
     return value
 
 
-def covering(settings: EvalSettings, task: TaskConfig) -> EvalSettings:
-    """The settings as run: a limit that covers every query is no limit (the full run, in its folder)."""
-    if settings.limit and settings.limit >= len(tasks.rows(task, tasks.load(task), settings.seed)):
-        return dataclasses.replace(settings, limit=0)
-    return settings
-
-
 # Bumped when samples.jsonl or metrics.json change shape or meaning (3: naming episodes drawn by the
 # evaluation seed), so old run records are never misread or reused.
 RECORD_FORMAT = 3
 
 
-def run_folder(spec, task: TaskConfig, settings: EvalSettings) -> RunDir:
-    settings = covering(settings, task)
-    dataset = tasks.load(task)
-    key = paths.fingerprint(
-        {
-            "model": spec.fingerprint,
-            "task": tasks.fingerprint(task, dataset),
-            "settings": settings.describe(),
-            "format": RECORD_FORMAT,
-        }
-    )
-    return RunDir(paths.home() / "runs" / task.name / spec.folder_name / key)
-
-
-def evaluate(
-    model: api.HarnessModel,
-    spec,
-    task: TaskConfig,
-    settings: EvalSettings,
-    progress: bool = True,
-    order: str = "given",
-) -> RunRecord:
-    """Evaluate (resuming if interrupted) and return the run record; a finished run is read back, not redone.
-    ``spec``: the model's ModelSpec or ExternalSpec (its name and fingerprint key the run). ``order``: the
-    order the queries are answered in (given, reversed, shuffled), which must change nothing.
+def evaluate(model: api.HarnessModel, cell: PreparedCell, progress: bool = True, order: str = "given") -> RunRecord:
+    """Evaluate the prepared cell (``harness.cells``: its task, data, rows and settings as run, resolved once for
+    this model), resuming if interrupted, and return the run record; a finished run is read back, not redone.
+    ``order``: the order the queries are answered in (given, reversed, shuffled), which must change nothing.
 
     One process at a time evaluates a run folder (rank 0 of a launch of several speaks for them): another
     process asking for the same run waits for it, then reads it back."""
-    settings = covering(settings, task).for_model(model)
-    run = run_folder(spec, task, settings)
+    run = cell.run_dir()
     with locks.held(run.folder, enabled=distributed.is_main()):
-        return _evaluate(model, spec, task, settings, run, progress, order)
+        return _evaluate(model, cell, run, progress, order)
 
 
-def _evaluate(model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSettings, run: RunDir, progress: bool,
-              order: str) -> RunRecord:  # fmt: skip
+def _evaluate(model: api.HarnessModel, cell: PreparedCell, run: RunDir, progress: bool, order: str) -> RunRecord:
     if (done := distributed.broadcast(run.metrics())) is not None:
         if distributed.is_main():
             _index(run)  # idempotent: a run finished before the database existed gets its row
         return RunRecord.from_json(done)
+    spec, task, dataset, settings = cell.source, cell.task, cell.dataset, cell.settings
     kind = kind_of(task)
-    dataset = tasks.load(task)
-    all_rows = tasks.rows(task, dataset, settings.seed)
-    rows = all_rows[: settings.limit] if settings.limit else all_rows
+    all_rows = cell.all_rows
+    rows = cell.rows
     if settings.shots and kind.own_support:
         raise HarnessError(f"task {task.name}: its queries bring their own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
-    stand_ins = conditions.stand_ins(settings.images, kind, task, dataset, settings.seed)
+    stand_ins = cell.stand_ins
     mode = kind.answer_mode(task)
     if mode == "rank" and not callable(getattr(model, "loglikelihood", None)):
         raise HarnessError(f"task {task.name} with answer=rank ranks answers by log-likelihood: model {spec.name} "
@@ -162,7 +136,7 @@ def _evaluate(model: api.HarnessModel, spec, task: TaskConfig, settings: EvalSet
     config = {
         "task": task.name,
         "task_version": task.version,
-        "task_fingerprint": tasks.fingerprint(task, dataset),
+        "task_fingerprint": cell.task_fingerprint,
         "task_config": dataclasses.asdict(task),
         "data_version": dataset.version,  # what tells runs of one task on other data apart in the tables
         "model": spec.describe(),

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from harness import paths, preflight
 from harness.errors import HarnessError
-from harness.precision import ENV
 
 log = logging.getLogger("harness")
 
@@ -63,10 +62,9 @@ def _compare(reference: dict[str, str], other: dict[str, str]) -> list[str]:
 
 
 def _two_processes(args: argparse.Namespace, cell, model, device: str) -> tuple[dict[str, str], float]:
-    """The cell evaluated by ``harness eval`` under torchrun with two processes, in the current home. The
-    workers inherit the precision this process computes in (``--precision``, else what ``auto`` chose here), so
-    their run is the reference's cell at the reference's precision."""
-    from harness.evaluate import run_folder
+    """The prepared cell evaluated by ``harness eval`` under torchrun with two processes, in the current home.
+    The workers are told the precision this process computes in (``--precision``, else what ``auto`` chose
+    here), so their run is the reference's cell at the reference's precision."""
     from harness.records import RunRecord
 
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "harness",
@@ -76,14 +74,13 @@ def _two_processes(args: argparse.Namespace, cell, model, device: str) -> tuple[
     command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
     command += [a for s in args.overrides for a in ("--set", s)]
     command += [a for s in args.task_overrides for a in ("--task-set", s)]
+    command += ["--precision", model.precision] if getattr(model, "precision", "") else []
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    if getattr(model, "precision", ""):
-        env[ENV] = model.precision
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise HarnessError(f"--invariance: the 2-process evaluation failed (exit {done.returncode}): {last}")
-    folder = run_folder(cell.spec, cell.task, cell.settings.for_model(model))
+    folder = cell.run_dir()
     done_metrics = folder.metrics()
     if done_metrics is None:
         raise HarnessError(f"--invariance: the 2-process evaluation left no metrics.json in {folder.folder}")
@@ -96,9 +93,9 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     import torch
 
     from harness import conditions, tasks
-    from harness.cells import expand, ready
+    from harness.cells import expand
     from harness.config import parse_overrides
-    from harness.evaluate import default_batch_size, evaluate, limit_option
+    from harness.evaluate import EvalSettings, default_batch_size, evaluate, limit_option
     from harness.kinds.base import kind_of
     from harness.models.spec import resolve
 
@@ -113,14 +110,15 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     preflight.require([task], [preflight.model_of(args)])
     spec = resolve(args.model, parse_overrides(args.overrides), None, args.checkpoint)
     start = time.perf_counter()
-    model, spec = ready(spec, args.device, not args.quiet)
+    model, spec = spec.load(args.device, progress=not args.quiet, precision=args.precision)
     device = str(getattr(model, "device", "cpu"))
     default = default_batch_size(model)
     args.shots_run = shots
     failed = 0
     root = Path(tempfile.mkdtemp(prefix="harness-invariance-"))
     try:
-        for cell in expand(spec, task, [shots], [args.seed], images, limit=args.limit):
+        for planned in expand(spec, task, [shots], [args.seed], images, EvalSettings(limit=args.limit)):
+            cell = planned.prepare(model)
             settings = cell.settings
             print(f"{spec.name} on {task.name}, {shots}-shot, {conditions.label(settings.images)}, seed {args.seed}"
                   + (f", first {args.limit} queries" if args.limit else ""))  # fmt: skip
@@ -134,8 +132,8 @@ def cmd_invariance(args: argparse.Namespace) -> int:
             reference: dict[str, str] | None = None
             for label, how, required in runs:
                 with throwaway_home(root, f"{len(os.listdir(root))}"):
-                    run_settings = replace(settings, batch_size=how["batch_size"])
-                    record = evaluate(model, spec, cell.task, run_settings, False, how.get("order", "given"))
+                    run = replace(cell, settings=replace(settings, batch_size=how["batch_size"]))  # one run key
+                    record = evaluate(model, run, False, how.get("order", "given"))
                     answers = _predictions(record.run_dir)
                 if reference is None:
                     reference = answers
@@ -147,14 +145,14 @@ def cmd_invariance(args: argparse.Namespace) -> int:
                 print("  2 processes: not run (one GPU: two processes would not run where the reference ran)")
             else:
                 with throwaway_home(root, f"{len(os.listdir(root))}"):
-                    answers, score = _two_processes(args, replace(cell, spec=spec), model, two)
+                    answers, score = _two_processes(args, cell, model, two)
                 failed += _say("2 processes", reference, answers, record.metric, score, True)
             if device.startswith("cuda") and hasattr(model, "bf16"):
                 was = model.bf16
                 model.bf16 = False
                 try:
                     with throwaway_home(root, f"{len(os.listdir(root))}"):
-                        record = evaluate(model, spec, cell.task, replace(settings, batch_size=default), False)
+                        record = evaluate(model, replace(cell, settings=replace(settings, batch_size=default)), False)
                         answers = _predictions(record.run_dir)
                 finally:
                     model.bf16 = was

@@ -9,17 +9,16 @@ second) is made once per machine, torch version and thread count and kept in ``$
 decides the same way every time. The choice and its reason are recorded with every run (environment.json)
 and said under the run's table.
 
-The command line sets ``HARNESS_PRECISION``; processes a run starts (torchrun workers) inherit it.
+The command line reads ``--precision``, else ``HARNESS_PRECISION`` (``requested``), and hands the choice down as
+an argument; nothing below it reads the environment.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from harness import paths
@@ -34,22 +33,8 @@ ENV = "HARNESS_PRECISION"
 LEGACY = {"cpu": "fp32", "cuda": "bf16"}
 
 
-@contextlib.contextmanager
-def pinned_precision(choice: str) -> Iterator[None]:
-    """``choice`` requested inside (nothing changed for ""), the earlier request restored after."""
-    before = os.environ.get(ENV)
-    if choice:
-        os.environ[ENV] = choice
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = before
-
-
 def requested() -> str:
+    """The precision asked for by ``$HARNESS_PRECISION`` (auto when unset): for the command line alone."""
     value = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if value not in CHOICES:
         raise HarnessError(f"{ENV}={value!r}: expected one of {', '.join(CHOICES)}")
@@ -120,9 +105,10 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def resolve(device: torch.device, choice: str | None = None) -> tuple[str, str]:
-    """(precision, reason) for a model on ``device``: ``choice`` or the requested one, ``auto`` decided here."""
-    choice = choice or requested()
+def resolve(device: torch.device, choice: str = "auto") -> tuple[str, str]:
+    """(precision, reason) for a model on ``device``: ``choice`` (fp32, bf16), or ``auto`` decided here."""
+    if choice not in CHOICES:
+        raise HarnessError(f"precision {choice!r}: expected one of {', '.join(CHOICES)}")
     if choice != "auto":
         return choice, f"--precision {choice}"
     if device.type == "cuda":

@@ -58,6 +58,7 @@ def grid_path(name: str) -> Path:
 def grid_cells(path: Path) -> list[Cell]:
     """Every cell of the grid file, each name checked before anything trains."""
     from harness import tasks as task_registry
+    from harness.evaluate import EvalSettings
     from harness.models import external
     from harness.models.spec import resolve
 
@@ -87,7 +88,7 @@ def grid_cells(path: Path) -> list[Cell]:
             for i, e in enumerate(entries, 1)
         ],
     )
-    specs = [resolve(m.name, m.overrides) for m in models]
+    specs = [resolve(m, recipe_set=grid.set) for m in grid.models]
     for i, entry in enumerate(entries, 1):
         where = f"{path} checkpoints entry {i}"
         try:
@@ -98,6 +99,7 @@ def grid_cells(path: Path) -> list[Cell]:
             raise HarnessError(f"{where}: {exc}") from None
     if not specs:
         raise HarnessError(f"{path}: no models and no checkpoints")
+    base = EvalSettings(limit=grid.limit, batch_size=grid.batch_size)
     cells = []
     for spec in specs:
         for task in tasks:
@@ -114,10 +116,10 @@ def grid_cells(path: Path) -> list[Cell]:
                 if key in kind.options:
                     variants = [with_options(t, {key: v}, str(path)) for t in variants for v in values]
             for variant in variants:
-                cells += expand(spec, variant, shots, grid.seeds, images, limit=grid.limit, batch_size=grid.batch_size)
+                cells += expand(spec, variant, shots, grid.seeds, images, base)
     return cells
 
 
-def run_grid(path: Path, device: str | None = None, progress: bool = True) -> int:
-    """Run every cell of the grid; returns the number of cells."""
-    return len(run_cells(grid_cells(path), device, progress))
+def run_grid(path: Path, device: str | None = None, progress: bool = True, precision: str = "auto") -> int:
+    """Run every cell of the grid, computing at ``precision``; returns the number of cells."""
+    return len(run_cells(grid_cells(path), device, progress, precision=precision))

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -23,8 +24,10 @@ from harness.errors import HarnessError
 from harness.models.loading import apply_state, build, trainable_state
 from harness.models.objectives import Layout
 from harness.models.prefix import VisualPrefixModel
-from harness.models.spec import ModelSpec
 from harness.trainset import TrainSet, batch_indices
+
+if TYPE_CHECKING:  # the spec trains itself through this module
+    from harness.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 __all__ = ["batch_indices", "learning_rate", "train"]
@@ -74,15 +77,18 @@ def _set_train_mode(model: VisualPrefixModel, spec: ModelSpec) -> None:
     model.lm.train(spec.recipe.train_lm)
 
 
-def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> VisualPrefixModel:
-    """Train ``spec`` to its recipe's step count (resuming from its checkpoint) and return the model.
+def train(spec: ModelSpec, progress: bool = True, device: str | None = None, precision: str = "auto",
+          looked: tuple[checkpoint.Checkpoint | None] | None = None) -> VisualPrefixModel:  # fmt: skip
+    """Train ``spec`` to its recipe's step count (resuming from its checkpoint) and return the model, computing at
+    ``precision`` (auto, fp32, bf16: ``harness.precision``). ``looked``: ``(checkpoint,)`` as the caller read it
+    just before (None: there was none), not read again unless its file has changed since.
 
     One process at a time trains a checkpoint folder (rank 0 takes the lock for a launch of several): another
     asking for the same model waits, then loads what the first trained. A setting that torch refuses inside a
     step is one line saying what to set."""
     with locks.held(spec.checkpoint_dir, enabled=distributed.is_main()):
         try:
-            return _train(spec, progress, device)
+            return _train(spec, progress, device, precision, looked)
         except ValueError as err:  # BatchNorm in training mode over one value per channel
             if "more than 1 value per channel" not in str(err):
                 raise
@@ -94,7 +100,8 @@ def train(spec: ModelSpec, progress: bool = True, device: str | None = None) -> 
             ) from None
 
 
-def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixModel:
+def _train(spec: ModelSpec, progress: bool, device: str | None, precision: str,
+           looked: tuple[checkpoint.Checkpoint | None] | None) -> VisualPrefixModel:  # fmt: skip
     recipe = spec.recipe
     folder = spec.checkpoint_dir
     world = distributed.world_size()
@@ -109,8 +116,9 @@ def _train(spec: ModelSpec, progress: bool, device: str | None) -> VisualPrefixM
             f"is not whole sequences of {recipe.pairs} pairs: use a multiple of {world * recipe.pairs}"
         )
     with distributed.main_first():  # an LM conversion or a dataset build happens once, on rank 0
-        saved = checkpoint.load(folder, spec.fingerprint)
-        model = build(spec, device)
+        fresh = looked is not None and checkpoint.unchanged(folder, looked[0])
+        saved = looked[0] if fresh else checkpoint.load(folder, spec.fingerprint)
+        model = build(spec, device, precision=precision)
         if saved is not None:
             apply_state(model, saved.model)
         if saved is not None and saved.step >= recipe.steps:

@@ -40,7 +40,6 @@ class ExternalSpec:
     origin: str = ""  # what identifies the code or weights before loading (a sha256, a version, a commit)
     identity: str = ""  # the loaded model's own identity(), if it has one
     eval_images: str = "real"
-    external: bool = True
 
     @property
     def fingerprint(self) -> str:
@@ -58,6 +57,19 @@ class ExternalSpec:
     @property
     def folder_name(self) -> str:
         return safe_name(self.name)
+
+    trains = False  # constructed, never trained here
+
+    def split_lm_refusal(self) -> str:
+        return f"--lm-device-map is for the harness's own <lm>-<recipe> models, not {self.name}"
+
+    def load(self, device: str | None, lm_device_map: str | dict | None = None, progress: bool = True,
+             train_missing: bool = True, precision: str = "auto") -> tuple[Any, ExternalSpec]:  # fmt: skip
+        """(model, spec): constructed and placed (``load``); it computes as it chooses, whatever ``precision``."""
+        from harness import distributed
+
+        with distributed.main_first():
+            return load(self, device)
 
     def describe(self) -> dict[str, Any]:
         return {

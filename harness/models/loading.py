@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,13 +18,18 @@ from harness.devices import pick_device
 from harness.errors import HarnessError
 from harness.models import lms
 from harness.models.prefix import VisualPrefixModel
-from harness.models.spec import ModelSpec
+
+if TYPE_CHECKING:  # the spec loads its model through this module
+    from harness.models.source import ModelSource
+    from harness.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 
-def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None) -> VisualPrefixModel:
-    """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map.
+def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None,
+          precision: str = "auto") -> VisualPrefixModel:  # fmt: skip
+    """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map, set to
+    compute at ``precision`` (auto, fp32, bf16: ``harness.precision``).
 
     ``lm_device_map``: the LM is loaded split by accelerate (``lms.load``) and stays where it was put;
     the encoder and prefix map go to the device of the LM's input embeddings."""
@@ -50,7 +56,7 @@ def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict 
     model.lm.requires_grad_(recipe.train_lm)
     model.encoder.requires_grad_(recipe.train_encoder)
     if lm_device_map is None:
-        return model.to(pick_device(device)).eval().tune_for_device()
+        return model.to(pick_device(device)).eval().tune_for_device(precision)
     target = model.lm.get_input_embeddings().weight.device
     if target.type == "meta":  # the embeddings offloaded to disk: run the rest where asked
         target = pick_device(device)
@@ -59,7 +65,7 @@ def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict 
             child.to(target)
     for name, buffer in list(model.named_buffers(recurse=False)):
         setattr(model, name, buffer.to(target))
-    return model.eval().tune_for_device()
+    return model.eval().tune_for_device(precision)
 
 
 def trainable_state(model: VisualPrefixModel, recipe: Recipe) -> dict[str, torch.Tensor]:
@@ -99,21 +105,25 @@ def tied_keys(module: torch.nn.Module) -> set[str]:
     return {k for keys in by_storage.values() if len(keys) > 1 for k in keys}
 
 
-def load_trained(
-    spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None
-) -> VisualPrefixModel | None:
+def load_trained(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None,
+                 precision: str = "auto") -> VisualPrefixModel | None:  # fmt: skip
     """The trained model if its checkpoint is complete, else None (``lm_device_map``: see ``build``)."""
     saved = checkpoint.load(spec.checkpoint_dir, spec.fingerprint)
     if saved is None or saved.step < spec.recipe.steps:
         return None
-    model = build(spec, device, lm_device_map)
+    return from_checkpoint(spec, saved, device, lm_device_map, precision)
+
+
+def from_checkpoint(spec: ModelSpec, saved: checkpoint.Checkpoint, device: str | None = None,
+                    lm_device_map: str | dict | None = None, precision: str = "auto") -> VisualPrefixModel:  # fmt: skip
+    """The model with the weights of a checkpoint already read (``checkpoint.load``)."""
+    model = build(spec, device, lm_device_map, precision)
     apply_state(model, saved.model)
     return model.eval()
 
 
-def load_weights_file(
-    spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None
-) -> VisualPrefixModel:
+def load_weights_file(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None,
+                      precision: str = "auto") -> VisualPrefixModel:  # fmt: skip
     """The model with the weights of ``spec.weights`` (``--checkpoint``), trained elsewhere: a safetensors
     file of the parts the recipe trains (``prefix_map.*``, and ``encoder.*`` / ``lm.*`` when the recipe
     trains them), or a checkpoint this harness wrote. Every name and shape is checked against the model
@@ -131,7 +141,7 @@ def load_weights_file(
     if any(k.startswith("model/") for k in tensors):  # a checkpoint written by this harness
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
     checkpoint.check_finite(path, tensors, "these weights cannot answer; train them again or use another file")
-    model = build(spec, device, lm_device_map)
+    model = build(spec, device, lm_device_map, precision)
     expected = trainable_state(model, spec.recipe)
     what = f"{spec.recipe.name} recipe of {spec.lm.spec.key} with {spec.encoder.key}, n_prefix {spec.recipe.n_prefix}"
     for key, value in sorted(tensors.items()):
@@ -152,15 +162,13 @@ def load_weights_file(
     return model.eval()
 
 
-def device_map(value: str | None, spec) -> str | dict | None:
+def device_map(value: str | None, spec: ModelSource) -> str | dict | None:
     """``--lm-device-map``: an accelerate strategy name, a JSON object, or a .json file of one; refused for a
     model whose LM trains, a model of one's own, and a launch of several processes."""
     if value is None:
         return None
-    if spec.external:
-        raise HarnessError(f"--lm-device-map is for the harness's own <lm>-<recipe> models, not {spec.name}")
-    if spec.recipe.train_lm:
-        raise HarnessError(f"--lm-device-map: {spec.name} trains its LM; a split LM is for frozen LMs only")
+    if refusal := spec.split_lm_refusal():
+        raise HarnessError(refusal)
     if distributed.enabled():
         raise HarnessError(
             "--lm-device-map splits one LM over this process's devices: launch one process, not torchrun"

@@ -131,9 +131,9 @@ class VisualPrefixModel(nn.Module):
             self.lm.to(torch.bfloat16)
         return self
 
-    def tune_for_device(self, precision: str | None = None) -> VisualPrefixModel:
-        """The fast settings for where the model is: the precision (``harness.precision``: ``precision``, else the
-        requested one, ``auto`` deciding by the hardware), bf16 compute with the frozen LM's weights stored in
+    def tune_for_device(self, precision: str = "auto") -> VisualPrefixModel:
+        """The fast settings for where the model is: the precision (``harness.precision``: ``precision``, ``auto``
+        deciding by the hardware), bf16 compute with the frozen LM's weights stored in
         bf16 (``use_bf16``) or plain fp32; and on CUDA a channels-last encoder (cuDNN's NHWC kernels).
 
         Not channels-last on the CPU: there a channels-last encoder in training mode changes the loss from the

@@ -7,6 +7,7 @@ store, so a changed recipe, LM file or training set never reuses a stale checkpo
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,9 @@ from harness import paths, registry
 from harness.config import EncoderSpec, Recipe, replace_fields
 from harness.errors import HarnessError
 from harness.models import lms
+from harness.models.source import ModelSource
+
+log = logging.getLogger("harness")
 
 # Recipe fields that change how training is run, not what it produces.
 _NOT_FINGERPRINTED = ("description", "save_every")
@@ -32,7 +36,6 @@ class ModelSpec:
     data_version: str
     weights: str = ""  # --checkpoint: a safetensors file of weights trained elsewhere (then never trained here)
     weights_sha256: str = ""
-    external = False  # built by the harness (see harness.models.external for models that are not)
 
     @property
     def fingerprint(self) -> str:
@@ -76,6 +79,42 @@ class ModelSpec:
     def checkpoint_dir(self):
         return paths.home() / "checkpoints" / f"{self.lm.spec.key}-{self.recipe.name}-{self.fingerprint}"
 
+    @property
+    def trains(self) -> bool:
+        """Trained here, unless its weights came from a file trained elsewhere (``--checkpoint``)."""
+        return not self.weights
+
+    def split_lm_refusal(self) -> str:
+        if self.recipe.train_lm:
+            return f"--lm-device-map: {self.name} trains its LM; a split LM is for frozen LMs only"
+        return ""
+
+    def load(self, device: str | None, lm_device_map: str | dict | None = None, progress: bool = True,
+             train_missing: bool = True, precision: str = "auto") -> tuple[Any, ModelSpec]:  # fmt: skip
+        """(model, self): the ``--checkpoint`` file's weights, or the trained checkpoint (its file read once), else
+        (``train_missing``) the model trained now, from where an unfinished training stopped."""
+        from harness import checkpoint, distributed
+        from harness.models import loading
+
+        if self.weights:
+            with distributed.main_first():
+                return loading.load_weights_file(self, device, lm_device_map, precision), self
+        with distributed.main_first():  # a one-time LM conversion happens once, on rank 0
+            saved = checkpoint.load(self.checkpoint_dir, self.fingerprint)
+            if saved is not None and saved.step >= self.recipe.steps:
+                log.info("loaded the trained checkpoint of %s (fingerprint %s)", self.name, self.fingerprint)
+                return loading.from_checkpoint(self, saved, device, lm_device_map, precision), self
+        if not train_missing:
+            raise HarnessError(
+                f"no trained checkpoint for {self.name} (fingerprint {self.fingerprint}): "
+                f"run `harness train --model {self.name}` first, or `harness run`"
+            )
+        loading.check_trainable(self, lm_device_map)
+        from harness.train import train
+
+        log.info("no trained checkpoint for %s (fingerprint %s): training it now", self.name, self.fingerprint)
+        return train(self, progress, device, precision, looked=(saved,)), self
+
     def describe(self) -> dict[str, Any]:
         described = {
             "name": self.name,
@@ -92,11 +131,16 @@ class ModelSpec:
 
 
 def resolve(
-    name: str, overrides: dict[str, Any] | None = None, lm_path: str | None = None, checkpoint: str | None = None
-):
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    lm_path: str | None = None,
+    checkpoint: str | None = None,
+    recipe_set: dict[str, Any] | None = None,
+) -> ModelSource:
     """Parse and resolve a model name (cheap: finds files, loads no weights): a ModelSpec, or for a
     model from outside the registry (``file.py:Class``, an entry point, ``hf:...``) an ExternalSpec,
-    whose ``--set`` values are constructor arguments."""
+    whose ``--set`` values are constructor arguments. ``recipe_set``: recipe overrides under ``overrides``
+    for a model with a recipe (a grid's ``set``), not passed to a model of one's own."""
     from harness.models import external
 
     if external.is_external(name):
@@ -105,6 +149,7 @@ def resolve(
                 f"--model {name}: --lm-path and --checkpoint are for the harness's own <lm>-<recipe> models"
             )
         return external.resolve(name, overrides)
+    overrides = {**(recipe_set or {}), **(overrides or {})}
     parsed = registry.parse_model_name(name)
     recipe = parsed.recipe
     if overrides:

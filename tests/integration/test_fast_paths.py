@@ -34,6 +34,7 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
 
     from harness import answering
     from harness import evaluate as ev
+    from harness.cells import Cell
     from harness.config import parse_overrides
     from harness.models.spec import resolve
     from harness.train import train
@@ -50,14 +51,14 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
 
     monkeypatch.setattr(VisualPrefixModel, "generate", counting)
     settings = ev.EvalSettings(shots=0, images="black", batch_size=4, limit=60)
-    once = ev.evaluate(model, spec, task, settings, progress=False)
+    once = ev.evaluate(model, Cell(spec, task, settings).prepare(model), progress=False)
     questions = {r.question for r in tasks.rows(task, tasks.load(task))[:60]}
     assert len(generated) == len(questions) < 60
     fresh = itertools.count()
     monkeypatch.setattr(answering, "prompt_key", lambda prompt: next(fresh))  # every prompt new: all generated
     generated.clear()
-    every = ev.evaluate(model, spec, task, ev.EvalSettings(shots=0, images="black", batch_size=4, limit=60, seed=1),
-                        progress=False)  # fmt: skip
+    settings = ev.EvalSettings(shots=0, images="black", batch_size=4, limit=60, seed=1)
+    every = ev.evaluate(model, Cell(spec, task, settings).prepare(model), progress=False)
     assert len(generated) == 60
 
     def predictions(metrics):

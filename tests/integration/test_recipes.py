@@ -66,6 +66,7 @@ def test_scratch_starts_from_random_lm_weights(tiny_hub, fast_recipe):
 
 def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(tiny_hub, fast_recipe, monkeypatch):
     from harness import registry
+    from harness.cells import Cell
     from harness.evaluate import EvalSettings, evaluate
 
     seen: list[torch.Tensor] = []
@@ -90,10 +91,10 @@ def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(t
     monkeypatch.setattr(VisualPrefixModel, "generate", spy_generate)
     assert spec.recipe.eval_images == "black"
     task = registry.TASKS.get("easyvqa-tiny")
-    evaluate(model, spec, task, EvalSettings(images=spec.recipe.eval_images), progress=False)
+    evaluate(model, Cell(spec, task, EvalSettings(images=spec.recipe.eval_images)).prepare(model), progress=False)
     assert shown and all(int(px.max()) == 0 for px in shown)
     shown.clear()
-    evaluate(model, spec, task, EvalSettings(images="real"), progress=False)
+    evaluate(model, Cell(spec, task, EvalSettings(images="real")).prepare(model), progress=False)
     assert shown and any(int(px.max()) > 0 for px in shown)
 
 
