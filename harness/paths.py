@@ -115,3 +115,12 @@ def fingerprint(obj: object) -> str:
     """A short stable hash of a JSON-able description (sorted keys)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def append_event(path: Path, event: dict) -> None:
+    """One timestamped line in an events.jsonl (what happened on the way: out of memory, skipped samples)."""
+    from datetime import datetime, timezone
+
+    line = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")

@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from harness.cpu import CPU_KERNELS  # noqa: E402
+from harness.checks.cpu import CPU_KERNELS  # noqa: E402
 from tests.tiny_lm import write_tiny_hub_model  # noqa: E402
 
 # The regression baselines (results/regression/*.yaml, `cpu_kernels: avx2`) run in this process after

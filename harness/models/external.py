@@ -173,7 +173,7 @@ def load_class(path: Path, cls_name: str):
 
 def load(spec: ExternalSpec, device: str | None = None):
     """(model, spec): the model constructed and placed, and its spec with the model's own identity."""
-    from harness.devices import pick_device
+    from harness.models.devices import pick_device
 
     if spec.source == "hf":
         from harness.models.hf_vlm import HFVisionLanguageModel

@@ -101,7 +101,7 @@ class HFVisionLanguageModel:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, stop: Sequence[str] = ()) -> list[str]:
-        from harness.generate import cut_at_stop
+        from harness.models.generate import cut_at_stop
 
         inputs = self._inputs(prompts)
         pad = self.tokenizer.pad_token_id

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from harness import checkpoint, distributed
+from harness import distributed
 from harness.config import Recipe
-from harness.devices import pick_device
 from harness.errors import HarnessError
 from harness.models import lms
+from harness.models.devices import pick_device
 from harness.models.prefix import VisualPrefixModel
+from harness.training import checkpoint
 
 if TYPE_CHECKING:  # the spec loads its model through this module
     from harness.models.source import ModelSource

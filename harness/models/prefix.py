@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from harness.generate import generate, prompt_lengths
 from harness.models.batch import Embedded
+from harness.models.generate import generate, prompt_lengths
 from harness.models.objectives import Layout
 from harness.prompt import Image, Prompt, Target
 

@@ -93,8 +93,9 @@ class ModelSpec:
              train_missing: bool = True, precision: str = "auto") -> tuple[Any, ModelSpec]:  # fmt: skip
         """(model, self): the ``--checkpoint`` file's weights, or the trained checkpoint (its file read once), else
         (``train_missing``) the model trained now, from where an unfinished training stopped."""
-        from harness import checkpoint, distributed
+        from harness import distributed
         from harness.models import loading
+        from harness.training import checkpoint
 
         if self.weights:
             with distributed.main_first():
@@ -110,7 +111,7 @@ class ModelSpec:
                 f"run `harness train --model {self.name}` first, or `harness run`"
             )
         loading.check_trainable(self, lm_device_map)
-        from harness.train import train
+        from harness.training.train import train
 
         log.info("no trained checkpoint for %s (fingerprint %s): training it now", self.name, self.fingerprint)
         return train(self, progress, device, precision, looked=(saved,)), self

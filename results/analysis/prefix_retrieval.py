@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from harness import registry, tasks
+from harness import registry
+from harness.evaluation import tasks
 from harness.models.loading import build, load_trained
 from harness.models.spec import resolve
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.cli import main
+from harness.cli.main import main
 
 MEASUREMENTS = {"train", "train_model_flops", "answers_zero_shot", "answers_4_shot", "answers_4_shot_shared_support",
                 "cost_4_shot_vs_zero_shot", "task_wall"}  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness import paths
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import HarnessError
 from harness.prompt import Image
 from tests.tiny_lm import write_tiny_llava
@@ -42,8 +42,9 @@ def _samples(task: str, model_folder: str) -> list[dict]:
 
 def _prompts(task_name: str, shots: int, n: int) -> list:
     """The harness's own prompts for the first n queries of a task (with seeded few-shot support)."""
-    from harness import registry, tasks
-    from harness.fewshot import draw_support
+    from harness import registry
+    from harness.evaluation import tasks
+    from harness.evaluation.fewshot import draw_support
 
     task = registry.TASKS.get(task_name)
     dataset = tasks.load(task)
@@ -359,9 +360,10 @@ def test_the_prefix_models_loglikelihood_is_the_full_vocabulary_sum(tiny_hub, fa
 
 # ---- naming by ranking the episode's names (the interface's optional loglikelihood) -------------------------
 def test_naming_by_rank_picks_the_most_likely_name_and_is_its_own_column(llava, tmp_path, home, capsys):
-    from harness import registry, tasks
+    from harness import registry
     from harness.config import replace_fields
-    from harness.fewshot import draw_support
+    from harness.evaluation import tasks
+    from harness.evaluation.fewshot import draw_support
 
     args = ["run", "--task", "miniimagenet-open-tiny", "--model", f"hf:{llava}", "--limit", "6", "--images", "real",
             "--quiet", "--task-set", "answer=rank"]  # fmt: skip

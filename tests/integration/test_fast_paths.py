@@ -3,10 +3,11 @@ generates each distinct prompt once."""
 
 from __future__ import annotations
 
-from harness import registry, tasks
+from harness import registry
+from harness.checks.naive import naive_generate
+from harness.evaluation import tasks
 from harness.models import lms
 from harness.models.prefix import VisualPrefixModel
-from harness.naive import naive_generate
 from harness.prompt import blacked_out
 from tests.unit.test_prefix import TinyEncoder
 
@@ -32,12 +33,12 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))  # its runs stay out of the other tests' tables
 
-    from harness import answering
-    from harness import evaluate as ev
-    from harness.cells import Cell
     from harness.config import parse_overrides
+    from harness.evaluation import answering
+    from harness.evaluation import evaluate as ev
+    from harness.evaluation.cells import Cell
     from harness.models.spec import resolve
-    from harness.train import train
+    from harness.training.train import train
 
     spec = resolve("gpt2-frozen", parse_overrides([*fast_recipe, "seed=53"]))
     model = train(spec, progress=False)
@@ -80,7 +81,7 @@ def test_the_tuned_model_trains_with_the_plain_models_loss_on_this_device():
     from harness.data import sources as data
     from harness.models.loading import build
     from harness.models.spec import resolve
-    from harness.train import _set_train_mode, batch_indices
+    from harness.training.train import _set_train_mode, batch_indices
 
     spec = resolve("smollm2-135m-frozen")
     model = build(spec, "cpu")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.findings import verdict
+from harness.cli.main import main
+from harness.results.findings import verdict
 
 GRID = """
 description: tiny grid for the findings test

@@ -7,7 +7,7 @@ import json
 import shutil
 
 from harness import paths
-from harness.cli import main
+from harness.cli.main import main
 
 SPLIT = {"transformer.wte": "cpu", "transformer.wpe": "cpu", "transformer.h.0": "cpu", "transformer.h.1": "disk",
          "transformer.ln_f": "cpu", "lm_head": "cpu"}  # fmt: skip

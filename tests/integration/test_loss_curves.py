@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import checkpoint, curves
-from harness.cli import main
+from harness.cli.main import main
+from harness.training import checkpoint, curves
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SETS = ["steps=12", "batch_size=4", "image_size=32", "save_every=6", "train_data=tiny-shapes", "seed=5"]
@@ -73,7 +73,7 @@ def test_the_reader_is_the_writers_file_and_skips_a_torn_line(trained):
 def test_plot_writes_a_png_per_model_and_the_combined_curves_without_torch(trained):
     folder, models = trained
     out = folder / "plots"
-    script = "import sys; from harness.cli import main; code = main(['plot', '--out', sys.argv[1]]); " \
+    script = "import sys; from harness.cli.main import main; code = main(['plot', '--out', sys.argv[1]]); " \
              "print('exit', code, 'torch' in sys.modules)"  # fmt: skip
     env = {**os.environ, "HARNESS_HOME": str(folder / "home")}
     done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, env=env, check=True)

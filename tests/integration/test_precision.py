@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from harness import precision
-from harness.cli import main
+from harness.cli.main import main
 from harness.config import parse_overrides
-from harness.curves import training_curve
 from harness.models.spec import resolve
+from harness.training.curves import training_curve
 
 RECIPE = ["steps=10", "batch_size=16", "image_size=32", "save_every=5", "train_data=tiny-shapes"]
 # bf16 keeps 8 bits of mantissa. From the same weights, the first step's loss differs by the arithmetic alone

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import preflight
-from harness.cli import main
+from harness.cli.main import main
 from harness.data import sources
 from harness.data.sources import SOURCES, Source
 from harness.errors import HarnessError
+from harness.evaluation import preflight
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_VARIABLES = ("HARNESS_OKVQA_DIR", "HARNESS_VQAV2_DIR", "HARNESS_COCO_DIR", "HARNESS_KARPATHY_FILE")

@@ -8,9 +8,10 @@ from collections import Counter
 
 import pytest
 
-from harness import checkpoint, tasks
-from harness.cli import main
+from harness.cli.main import main
+from harness.evaluation import tasks
 from harness.models.prefix import VisualPrefixModel
+from harness.training import checkpoint
 
 
 @pytest.fixture

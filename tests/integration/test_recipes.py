@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness import checkpoint
 from harness.config import parse_overrides
 from harness.models.loading import build, load_trained
 from harness.models.prefix import VisualPrefixModel
 from harness.models.spec import resolve
-from harness.train import train
+from harness.training import checkpoint
+from harness.training.train import train
 
 
 def _spec(recipe: str, fast_recipe: list[str]):
@@ -66,8 +66,8 @@ def test_scratch_starts_from_random_lm_weights(tiny_hub, fast_recipe):
 
 def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(tiny_hub, fast_recipe, monkeypatch):
     from harness import registry
-    from harness.cells import Cell
-    from harness.evaluate import EvalSettings, evaluate
+    from harness.evaluation.cells import Cell
+    from harness.evaluation.evaluate import EvalSettings, evaluate
 
     seen: list[torch.Tensor] = []
     real_forward, real_generate = VisualPrefixModel.forward, VisualPrefixModel.generate

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 GRID = """
 description: report test grid

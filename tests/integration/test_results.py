@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from harness.cli import main
-from harness.tables import LEADERBOARD_COLUMNS
+from harness.cli.main import main
+from harness.results.tables import LEADERBOARD_COLUMNS
 
 
 def _run(fast_recipe, caplog, *extra: str) -> list[Path]:

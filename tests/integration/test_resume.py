@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import checkpoint
 from harness.config import parse_overrides
 from harness.models.spec import resolve
+from harness.training import checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = ["steps=400", "batch_size=2", "pairs=2", "image_size=32", "save_every=5", "train_data=tiny-shapes"]
@@ -63,7 +63,7 @@ def test_resumed_training_ends_with_the_same_weights_as_an_uninterrupted_run(tin
     import torch
 
     from harness.models.prefix import VisualPrefixModel
-    from harness.train import train
+    from harness.training.train import train
 
     spec = resolve("gpt2-finetuned", parse_overrides(["steps=6", "batch_size=2", "pairs=2", "image_size=32", "save_every=3",
                                                       "train_data=tiny-shapes", "seed=7"]))  # fmt: skip
@@ -89,7 +89,7 @@ def test_resumed_training_ends_with_the_same_weights_as_an_uninterrupted_run(tin
     for name in straight:
         assert torch.equal(straight[name], resumed[name]), name
     # both parts trained here, so the checkpoint names this machine's floats once
-    from harness.train import trained_with
+    from harness.training.train import trained_with
 
     here = trained_with(torch.device("cpu"))
     assert checkpoint.stored_meta(spec.checkpoint_dir)["trained_with"] == [here]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.cli import main
+from harness.cli.main import main
 
 GRID = """
 description: tiny grid for the tests
@@ -56,7 +56,7 @@ def test_grid_typos_are_one_line_errors(tmp_path, capsys):
 def test_shipped_grids_name_real_tasks_models_and_recipes():
     from harness import paths, registry
     from harness.config import load_yaml
-    from harness.sweep import Grid
+    from harness.evaluation.sweep import Grid
 
     grids = sorted((paths.REPO_ROOT / "baselines" / "grids").glob("*.yaml"))
     assert {g.stem for g in grids} >= {"frozen-ablation", "cpu-small"}
@@ -71,7 +71,7 @@ def test_shipped_grids_name_real_tasks_models_and_recipes():
 
 
 def test_grid_options_cross_the_naming_settings_and_leave_vqa_alone(tiny_hub, tmp_path, capsys):
-    from harness.sweep import grid_cells
+    from harness.evaluation.sweep import grid_cells
 
     grid = tmp_path / "options.yaml"
     grid.write_text(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 
 def _run(task: str, fast_recipe: list[str], caplog, *extra: str) -> list[Path]:

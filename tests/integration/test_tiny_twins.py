@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import registry
-from harness.cli import main
+from harness.cli.main import main
 
 TASKS = Path(registry.__file__).resolve().parent / "catalog" / "tasks"
 

@@ -9,9 +9,10 @@ import dataclasses
 import pytest
 import torch
 
-from harness import registry, tasks
+from harness import registry
 from harness.config import parse_overrides, replace_fields
 from harness.errors import HarnessError
+from harness.evaluation import tasks
 from harness.models import objectives
 from harness.models.prefix import IGNORE
 from harness.models.spec import resolve
@@ -117,7 +118,7 @@ def test_the_embedding_loss_pulls_prefixes_toward_caption_words_and_splits_by_im
 
 
 def test_learning_rate_schedules():
-    from harness.train import learning_rate
+    from harness.training.train import learning_rate
 
     r = replace_fields(registry.RECIPES.get("frozen"), {"steps": 100, "warmup_steps": 10}, "test")
     old = [r.lr * min(1.0, (step + 1) / r.warmup_steps) for step in range(100)]  # the formula before schedules
@@ -132,8 +133,8 @@ def test_out_of_memory_halving_keeps_whole_sequences(tiny_hub, fast_recipe, monk
     passes of 2 (never 1), and the weights are those of straight training (embedding loss included)."""
     import shutil
 
-    from harness import checkpoint
-    from harness.train import train
+    from harness.training import checkpoint
+    from harness.training.train import train
 
     overrides = parse_overrides([*fast_recipe, "steps=2", "batch_size=8", "pairs=2", "aux_embed=0.5"])
     spec = resolve("gpt2-linear", overrides)
@@ -157,9 +158,9 @@ def test_out_of_memory_halving_keeps_whole_sequences(tiny_hub, fast_recipe, monk
 
 
 def test_a_short_training_with_every_new_field(tiny_hub, fast_recipe):
-    from harness import checkpoint
-    from harness.curves import training_curve
-    from harness.train import train
+    from harness.training import checkpoint
+    from harness.training.curves import training_curve
+    from harness.training.train import train
 
     sets = [*fast_recipe, "steps=4", "pairs=2", "loss_on=last", "pair_separator=' '", "caption_style=varied",
             "train_mix=[tiny-emoji:0.5]", "aux_embed=0.2", "lr_schedule=cosine"]  # fmt: skip
@@ -188,7 +189,7 @@ def test_question_types_keep_only_those_queries_and_shots():
 
 
 def test_show_train_prints_the_packed_sequences_without_loading_the_lm(tiny_hub, capsys, monkeypatch):
-    from harness.cli import main
+    from harness.cli.main import main
     from harness.models import lms
 
     def no_weights(*args, **kwargs):
@@ -215,7 +216,7 @@ def test_show_train_prints_the_packed_sequences_without_loading_the_lm(tiny_hub,
 
 def test_packed_training_data_parallel_share_must_be_whole_sequences(tiny_hub, fast_recipe, monkeypatch):
     from harness import distributed
-    from harness.train import train
+    from harness.training.train import train
 
     monkeypatch.setattr(distributed, "world_size", lambda: 2)
     spec = resolve("gpt2-frozen", parse_overrides([*fast_recipe, "batch_size=4", "pairs=4"]))

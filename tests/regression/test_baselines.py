@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cli import main
-from harness.cpu import CPU_KERNELS
+from harness.checks.cpu import CPU_KERNELS
+from harness.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "results" / "regression" / "tiny.yaml"
@@ -43,7 +43,7 @@ def _rows(out: str) -> dict[str, dict[str, str]]:
 
 
 def _labels(path: Path) -> list[str]:
-    from harness.check import load
+    from harness.checks.check import load
 
     return [cell.label for cell in load(path)[1]]
 
@@ -95,7 +95,7 @@ def test_the_cpu_baseline_fails_a_model_that_ignores_its_images(tmp_path_factory
     """The shipped model, trained as check trains it (or loaded when the test above trained it), then made
     blind at evaluation: every image it is shown is black. The cells with real images regress; the
     blacked-out cells, which it still answers as before, do not."""
-    from harness.check import load
+    from harness.checks.check import load
     from harness.models.prefix import VisualPrefixModel
 
     baseline, cells, raw = load(CPU)
@@ -140,7 +140,7 @@ def test_the_cpu_baseline_catches_images_going_with_the_wrong_prompts(tmp_path_f
     with the CPU kernels changed (ATen's alone, or none of the three pinned) where the right images gave
     121.2 and 54.4. The VQA and naming cells, near chance at 40 steps, cannot. Pixels left in 0..255 (the
     /255 forgotten) is no such bug: the encoder's BatchNorm, training, absorbs the scale (CIDEr 57.3)."""
-    from harness.check import load
+    from harness.checks.check import load
     from harness.models.prefix import VisualPrefixModel
 
     baseline, cells, raw = load(CPU)
@@ -162,7 +162,7 @@ def test_check_catches_a_worsened_model(tiny_home, tmp_path, monkeypatch, capsys
     """A fresh home trains the same weights bit for bit; answers spoilt in generate then regress."""
     from safetensors.torch import load_file
 
-    from harness.check import load
+    from harness.checks.check import load
     from harness.models.prefix import VisualPrefixModel
 
     _check(capsys, TINY)  # the reference runs, in tiny_home (read back when already done)
@@ -259,7 +259,7 @@ GOOD_CELL = "  - {task: easyvqa-tiny, model: gpt2-frozen, limit: 4, expected: 1.
     ],
 )  # fmt: skip
 def test_a_bad_baseline_file_is_one_line_and_exit_2(tiny_hub, tmp_path, monkeypatch, capsys, text, message):
-    from harness import check
+    from harness.checks import check
 
     def never(*args, **kwargs):
         raise AssertionError("a bad file must be refused before anything trains or runs")
@@ -277,7 +277,7 @@ import sys
 import torch
 if sys.argv[1] == "compute first":
     torch.ones(64).softmax(0)  # torch fixes its kernels here
-from harness.cli import main
+from harness.cli.main import main
 code = main(["check", "--baseline", sys.argv[2], "--quiet"])
 print("aten", torch.backends.cpu.get_cpu_capability(), flush=True)
 x = torch.randn(8, 32, 64, 64).to(memory_format=torch.channels_last)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry, tasks
+from harness import registry
 from harness.config import replace_fields
 from harness.data import sources as data
-from harness.fewshot import draw_support
+from harness.evaluation import tasks
+from harness.evaluation.fewshot import draw_support
 from harness.prompt import describe
 from tests.unit.test_coco_data import coco_dir as make_coco_dir
 from tests.unit.test_vqa_official import (

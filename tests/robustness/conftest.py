@@ -21,7 +21,7 @@ def one_line(excinfo: pytest.ExceptionInfo[HarnessError]) -> str:
 
 def cli_error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
     """Run the CLI in-process: it must exit 2 with one line on stderr and no traceback; the line is returned."""
-    from harness.cli import main
+    from harness.cli.main import main
 
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -66,7 +66,7 @@ FAST_SETS = [a for s in FAST for a in ("--set", s)]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny_hub) -> Path:
     """The checkpoints folder of a home where gpt2-frozen was trained with the fast recipe, once per module."""
-    from harness.cli import main
+    from harness.cli.main import main
 
     home = tmp_path_factory.mktemp("trained") / "home"
     with pytest.MonkeyPatch.context() as mp:

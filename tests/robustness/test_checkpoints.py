@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from harness import checkpoint
 from harness.errors import HarnessError
+from harness.training import checkpoint
 from tests.robustness.conftest import one_line
 
 FINGERPRINT = "0123456789abcdef"

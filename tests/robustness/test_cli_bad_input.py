@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import paths, registry
-from harness.cli import main
+from harness.cli.main import main
 from tests.robustness.conftest import cli_error
 
 

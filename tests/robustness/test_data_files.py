@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import tasks
 from harness.config import TaskConfig, from_mapping
 from harness.data import built, coco
 from harness.data import vqa_official as vo
 from harness.data.files import safe_join
 from harness.data.folders import load_class_folders, load_frozen_episodes
 from harness.errors import BadImage, HarnessError
+from harness.evaluation import tasks
 from tests.robustness.conftest import one_line
 from tests.unit.test_coco_data import karpathy_json, write_json
 from tests.unit.test_naming import _frozen, _jpeg

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.cli import main
+from harness.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,7 +104,7 @@ def test_disk_full_stops_the_run_with_a_message_and_the_records_stay_readable(
 WRITER = """
 import json, sys
 from pathlib import Path
-from harness.results import ResultsDB, RunDir
+from harness.results.database import ResultsDB, RunDir
 db = ResultsDB(Path(sys.argv[1]))
 for i in range(40):
     run = RunDir(Path(sys.argv[2]) / f"{Path(sys.argv[2]).name}-run{i}")
@@ -138,10 +138,10 @@ def test_two_processes_writing_the_results_database_at_once_lose_nothing(tmp_pat
 def test_nan_or_inf_loss_stops_training_keeping_the_last_good_checkpoint(
     tiny_hub, fast_recipe, monkeypatch, capsys, bad
 ):
-    from harness import checkpoint
     from harness.config import parse_overrides
     from harness.models.prefix import VisualPrefixModel
     from harness.models.spec import resolve
+    from harness.training import checkpoint
 
     overrides = [*fast_recipe, "steps=6", "save_every=2", f"seed={30 if bad == 'nan' else 31}"]
     real = VisualPrefixModel.forward  # every training loss goes through forward, packed or not
@@ -165,11 +165,11 @@ def test_out_of_memory_in_training_splits_the_batch_and_trains_the_same_model(ti
     """Simulated on the CPU: a forward pass of more than one image raises torch.OutOfMemoryError. The step is
     redone in halves, then quarters, gradients accumulated: the batch and the trained weights stay the same
     (the linear recipe, whose frozen encoder has no batch statistics)."""
-    from harness import checkpoint
     from harness.config import parse_overrides
     from harness.models.prefix import VisualPrefixModel
     from harness.models.spec import resolve
-    from harness.train import train
+    from harness.training import checkpoint
+    from harness.training.train import train
 
     overrides = parse_overrides([*fast_recipe, "steps=3", "seed=33", "pairs=1"])  # packed: whole sequences only
     spec = resolve("gpt2-linear", overrides)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.cli import main
+from harness.cli.main import main
 from tests.robustness.conftest import FAST, cli_error, recorded
 from tests.robustness.conftest import FAST_SETS as SETS
 
@@ -100,10 +100,10 @@ def test_one_task_on_two_data_folders_is_two_cells_labelled_by_their_data(cells_
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, tiny_hub) -> dict[str, torch.Tensor]:
     """The trained weights of gpt2-frozen under the fast recipe (seed 71), trained once in a home of their own."""
-    from harness import checkpoint
     from harness.config import parse_overrides
     from harness.models.spec import resolve
-    from harness.train import train
+    from harness.training import checkpoint
+    from harness.training.train import train
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_HOME", str(tmp_path_factory.mktemp("weights") / "home"))
@@ -126,9 +126,9 @@ def test_a_weights_file_with_nan_or_inf_is_refused_naming_the_tensor(weights, fr
 
 
 def test_a_checkpoint_of_the_harness_with_nan_is_refused_naming_the_tensor(weights, fresh_home, capsys):
-    from harness import checkpoint
     from harness.config import parse_overrides
     from harness.models.spec import resolve
+    from harness.training import checkpoint
 
     spec = resolve("gpt2-frozen", parse_overrides([*FAST, "seed=72"]))
     spoilt = {k: v.clone() for k, v in weights.items()}

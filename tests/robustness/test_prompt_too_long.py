@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from harness.cli import main
+from harness.cli.main import main
 
 
 def test_too_many_shots_name_the_query_and_the_shots_that_fit(tiny_hub, fast_recipe, capsys, monkeypatch, tmp_path):

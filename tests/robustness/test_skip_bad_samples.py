@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.cli import main
+from harness.cli.main import main
 
 
 def test_a_corrupt_image_stops_the_run_or_is_skipped_and_counted(tiny_hub, fast_recipe, vqav2_dir, monkeypatch, capsys):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness import locks
-from harness.cli import main
+from harness.cli.main import main
 from tests.robustness.conftest import FAST_SETS, cli_error, recorded
 
 REPO = Path(__file__).resolve().parents[2]

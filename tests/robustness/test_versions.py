@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import registry
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import HarnessError
 from tests.robustness.conftest import FAST_SETS, cli_error, recorded
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from harness.config import TaskConfig
-from harness.findings import load_findings
-from harness.findings_table import measure
 from harness.kinds.base import KINDS, CellSetting, TaskKind
-from harness.records import RunRecord, upgrade
-from harness.results import ResultsDB, RunDir
-from harness.tables import comparison, leaderboard
+from harness.results.database import ResultsDB, RunDir
+from harness.results.findings import load_findings
+from harness.results.findings_table import measure
+from harness.results.records import RunRecord, upgrade
+from harness.results.tables import comparison, leaderboard
 
 
 class Toy(TaskKind):
@@ -129,7 +129,7 @@ def test_old_naming_records_read_in_todays_shape(tmp_path):
 def test_a_database_from_before_the_settings_columns_gets_them_and_reads_its_rows(tmp_path):
     """A results database made before ``kind`` and ``cell_settings`` were columns: they are added, and its rows
     (their metrics_json in the old shape) are labelled from their run's record, upgraded."""
-    from harness.results import SCHEMA
+    from harness.results.database import SCHEMA
 
     folder = tmp_path / "runs" / "r1"
     folder.mkdir(parents=True)

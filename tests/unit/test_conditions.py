@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import conditions, registry, tasks
-from harness.cli import main
+from harness import conditions, registry
+from harness.cli.main import main
 from harness.errors import HarnessError
+from harness.evaluation import tasks
 from harness.kinds.base import kind_of
 
 

@@ -114,7 +114,7 @@ def test_user_recipe_files_are_picked_up_and_named_by_their_file(tmp_path, monke
 def test_device_choice():
     import torch
 
-    from harness.devices import pick_device
+    from harness.models.devices import pick_device
 
     assert pick_device("cpu") == torch.device("cpu")
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from transformers import GenerationConfig
 
-from harness import generate as gen
+from harness.checks.naive import naive_generate, naive_loss
+from harness.models import generate as gen
 from harness.models.prefix import chunked_cross_entropy
-from harness.naive import naive_generate, naive_loss
 from harness.prompt import Image, blacked_out
 from tests.unit.test_prefix import FAMILIES, image, make, prompts
 
@@ -194,7 +194,7 @@ def test_bf16_training_follows_the_fp32_loss_curve():
 def test_the_default_evaluation_batch_follows_the_models_device(monkeypatch):
     from types import SimpleNamespace
 
-    from harness.evaluate import DEFAULT_BATCH, EvalSettings, default_batch_size
+    from harness.evaluation.evaluate import DEFAULT_BATCH, EvalSettings, default_batch_size
 
     assert EvalSettings().batch_size == 0  # 0: chosen by device when the run starts
     assert default_batch_size(SimpleNamespace(device=torch.device("cpu"))) == DEFAULT_BATCH["cpu"] == 128

@@ -1,5 +1,5 @@
 from harness.data.types import Row
-from harness.fewshot import draw_support
+from harness.evaluation.fewshot import draw_support
 
 
 def rows(prefix: str, n: int, images: int) -> list[Row]:
@@ -25,7 +25,8 @@ def test_query_never_in_its_own_support():
 
 
 def test_naming_episodes_are_drawn_by_the_evaluation_seed():
-    from harness import registry, tasks
+    from harness import registry
+    from harness.evaluation import tasks
 
     task = registry.TASKS.get("miniimagenet-open-tiny")
     dataset = tasks.load(task)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.findings import findings_path, load_findings, verdict
-from harness.findings_table import absolute, markdown, measure, paired
-from harness.results import ResultsDB, RunDir
+from harness.results.database import ResultsDB, RunDir
+from harness.results.findings import findings_path, load_findings, verdict
+from harness.results.findings_table import absolute, markdown, measure, paired
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_the_shipped_findings_cover_frozens_claims():
 
 _LIGHT = """
 import sys
-from harness.cli import main
+from harness.cli.main import main
 print("exit", main(["findings", "--format", "csv"]), "imported",
       sorted(m for m in ("torch", "transformers", "timm") if m in sys.modules))
 """
@@ -214,7 +214,7 @@ def test_a_naming_setting_is_not_a_task_variant(tmp_path):
     """Ways, inner shots, induction, repeats and the answer mode are cell fields of their own (the tables name
     them): runs that differ only there are one task variant, with no '[task ...]' in their labels; any other
     --task-set field is a variant."""
-    from harness.findings_table import _variant
+    from harness.results.findings_table import _variant
 
     def run(name: str, **options) -> str:
         folder = tmp_path / name

@@ -128,7 +128,7 @@ def test_generation_tokens_equal_a_full_recompute():
 
 
 def test_stop_strings_cut_the_text_and_max_new_tokens_bounds_it():
-    from harness.generate import cut_at_stop
+    from harness.models.generate import cut_at_stop
 
     assert cut_at_stop("\n blue\nQuestion: x", ["\n"]) == ("blue", True)
     assert cut_at_stop("red. Question", ["Question", "."]) == ("red", True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import HarnessError
-from harness.published import COLUMNS, PUBLISHED_CSV, load_published, setting_differences
+from harness.results.published import COLUMNS, PUBLISHED_CSV, load_published, setting_differences
 
 FROZEN = "Frozen (Tsimpoukelli et al. 2021)"
 

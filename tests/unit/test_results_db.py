@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from harness.results import ResultsDB, RunDir
+from harness.results.database import ResultsDB, RunDir
 
 
 def fake_run(root: Path, key: str, score: float, seed: int = 0, recipe: str = "frozen") -> RunDir:
@@ -50,7 +50,7 @@ def test_two_processes_indexing_at_once_both_land(tmp_path):
 
 _LIGHT = """
 import sys
-from harness.cli import main
+from harness.cli.main import main
 codes = [main(["table"]), main(["compare", "--baseline", "gpt2-frozen"]), main(["leaderboard", "--csv", sys.argv[1]])]
 print("exit", codes, "imported", sorted(m for m in ("torch", "transformers", "timm") if m in sys.modules))
 """

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.stats import bootstrap_ci
+from harness.metrics.stats import bootstrap_ci
 
 
 def test_constant_scores_have_a_zero_width_interval():
@@ -28,7 +28,7 @@ def test_seeded_and_contains_the_mean():
 
 
 def test_paired_bootstrap_of_a_constant_shift_is_that_shift():
-    from harness.stats import paired_bootstrap_ci
+    from harness.metrics.stats import paired_bootstrap_ci
 
     rng = np.random.default_rng(2)
     base = rng.random(300)
@@ -38,7 +38,7 @@ def test_paired_bootstrap_of_a_constant_shift_is_that_shift():
 
 
 def test_paired_interval_is_narrower_than_an_unpaired_one_on_correlated_scores():
-    from harness.stats import paired_bootstrap_ci
+    from harness.metrics.stats import paired_bootstrap_ci
 
     rng = np.random.default_rng(3)
     base = rng.random(400)
@@ -63,7 +63,7 @@ def _pairs(only_baseline: int, only_other: int, both: int = 0, neither: int = 0)
 
 
 def test_mcnemar_by_hand():
-    from harness.stats import mcnemar_exact
+    from harness.metrics.stats import mcnemar_exact
 
     # b = 1, c = 9: n = 10, P[X <= 1] = (C(10,0) + C(10,1)) / 2**10 = (1 + 10) / 1024,
     # p = 2 * 11 / 1024 = 22 / 1024 = 0.021484375 (exact in binary).
@@ -81,7 +81,7 @@ def test_mcnemar_by_hand():
 
 
 def test_mcnemar_ignores_concordant_pairs_and_order():
-    from harness.stats import mcnemar_exact
+    from harness.metrics.stats import mcnemar_exact
 
     p = mcnemar_exact(*_pairs(3, 12))
     assert mcnemar_exact(*_pairs(3, 12, both=1000, neither=500)) == p
@@ -94,7 +94,7 @@ def test_mcnemar_ignores_concordant_pairs_and_order():
 
 
 def test_mcnemar_is_exact_far_in_the_tail_and_for_large_n():
-    from harness.stats import mcnemar_exact
+    from harness.metrics.stats import mcnemar_exact
 
     # b = 1000, c = 0: p = 2 * 2**-1000 = 2**-999, exactly representable.
     assert mcnemar_exact(*_pairs(1000, 0)) == 2.0**-999
@@ -108,7 +108,7 @@ def test_mcnemar_is_exact_far_in_the_tail_and_for_large_n():
 
 
 def test_binomial_tail_for_large_n_agrees_with_exact_integers():
-    from harness.stats import _MCNEMAR_EXACT_INTEGER_MAX_N, _binomial_half_lower_tail
+    from harness.metrics.stats import _MCNEMAR_EXACT_INTEGER_MAX_N, _binomial_half_lower_tail
 
     def exact(n: int, k: int) -> float:  # sum of C(n, i), i <= k, in integers; one rounding at the end
         term = total = 1
@@ -124,7 +124,7 @@ def test_binomial_tail_for_large_n_agrees_with_exact_integers():
 
 
 def test_mcnemar_rejects_what_it_cannot_test():
-    from harness.stats import mcnemar_exact
+    from harness.metrics.stats import mcnemar_exact
 
     with pytest.raises(ValueError):
         mcnemar_exact([1, 0.3], [1, 0])
@@ -139,7 +139,7 @@ def test_mcnemar_rejects_what_it_cannot_test():
 
 
 def test_permutation_exact_enumeration_by_hand():
-    from harness.stats import paired_permutation_p
+    from harness.metrics.stats import paired_permutation_p
 
     # d = [1, 1, 1, 1]: of the 2**4 = 16 sign patterns only ++++ and ---- reach |sum| >= 4: p = 2/16.
     assert paired_permutation_p([0, 0, 0, 0], [1, 1, 1, 1]) == 0.125
@@ -156,7 +156,7 @@ def test_permutation_exact_enumeration_by_hand():
 
 
 def test_permutation_monte_carlo_estimator():
-    from harness.stats import paired_permutation_p
+    from harness.metrics.stats import paired_permutation_p
 
     # 1,000 equal gains: a random flip essentially never reaches |sum| = 1000, so count = 0 and
     # p = (0 + 1) / (resamples + 1), never 0.
@@ -173,7 +173,7 @@ def _exact_sign_flip_p(diff: np.ndarray) -> float:
 
 @pytest.mark.parametrize("kind", ["vqa", "continuous", "mixed"])
 def test_permutation_monte_carlo_agrees_with_exact_enumeration(kind):
-    from harness.stats import paired_permutation_p
+    from harness.metrics.stats import paired_permutation_p
 
     rng = np.random.default_rng({"vqa": 1, "continuous": 2, "mixed": 3}[kind])
     n = 18  # 2**18 patterns, enumerated here directly; the function samples above 16
@@ -191,7 +191,7 @@ def test_permutation_monte_carlo_agrees_with_exact_enumeration(kind):
 
 
 def test_permutation_is_reproducible_and_symmetric():
-    from harness.stats import paired_permutation_p
+    from harness.metrics.stats import paired_permutation_p
 
     rng = np.random.default_rng(5)
     base = rng.random(500) * 2
@@ -211,7 +211,7 @@ def test_permutation_is_reproducible_and_symmetric():
 
 
 def test_paired_p_value_picks_the_test():
-    from harness.stats import mcnemar_exact, paired_p_value, paired_permutation_p
+    from harness.metrics.stats import mcnemar_exact, paired_p_value, paired_permutation_p
 
     baseline, other = _pairs(1, 9, both=3)
     assert paired_p_value(baseline, other) == (mcnemar_exact(baseline, other), "mcnemar_exact")
@@ -229,7 +229,7 @@ def test_paired_p_value_picks_the_test():
 
 
 def test_holm_by_hand():
-    from harness.stats import holm
+    from harness.metrics.stats import holm
 
     # Sorted: 0.005, 0.01, 0.03, 0.04 (m = 4), times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04;
     # running maximum: 0.02, 0.03, 0.06, 0.06. Back in the input order:
@@ -243,7 +243,7 @@ def test_holm_by_hand():
 
 
 def test_holm_is_monotone_capped_and_at_least_the_raw_p():
-    from harness.stats import holm
+    from harness.metrics.stats import holm
 
     rng = np.random.default_rng(6)
     for _ in range(50):
@@ -265,7 +265,7 @@ def test_holm_is_monotone_capped_and_at_least_the_raw_p():
 
 
 def test_two_level_bootstrap_with_one_seed_is_the_item_bootstrap():
-    from harness.stats import two_level_bootstrap_ci
+    from harness.metrics.stats import two_level_bootstrap_ci
 
     rng = np.random.default_rng(7)
     scores = rng.random(300)
@@ -280,7 +280,7 @@ def test_two_level_bootstrap_with_one_seed_is_the_item_bootstrap():
 
 
 def test_two_level_bootstrap_widens_when_seeds_disagree():
-    from harness.stats import two_level_bootstrap_ci
+    from harness.metrics.stats import two_level_bootstrap_ci
 
     rng = np.random.default_rng(8)
     agree = [rng.random(400) for _ in range(4)]
@@ -297,7 +297,7 @@ def test_two_level_bootstrap_widens_when_seeds_disagree():
 
 
 def test_two_level_bootstrap_is_reproducible_and_takes_ragged_seeds():
-    from harness.stats import two_level_bootstrap_ci
+    from harness.metrics.stats import two_level_bootstrap_ci
 
     rng = np.random.default_rng(9)
     seeds = [rng.random(50), rng.random(80), rng.random(20)]
@@ -315,7 +315,7 @@ def test_two_level_bootstrap_is_reproducible_and_takes_ragged_seeds():
 
 
 def test_paired_two_level_bootstrap_by_hand():
-    from harness.stats import paired_two_level_bootstrap_ci
+    from harness.metrics.stats import paired_two_level_bootstrap_ci
 
     # Seed means 0.1 and 0.3, no spread within a seed: a resample's grand mean is 0.1, 0.2 or 0.3 with
     # probability 1/4, 1/2, 1/4 (which seeds were drawn), so the 95% interval is [0.1, 0.3] and the

@@ -80,3 +80,40 @@ def test_only_the_kinds_import_the_naming_kind_and_data_imports_no_kind():
     data = {_name(p): sorted(m for m in _imports(p, known) if m == "harness.kinds" or m.startswith("harness.kinds."))
             for p in MODULES if HARNESS / "data" in p.parents}  # fmt: skip
     assert not any(data.values()), {k: v for k, v in data.items() if v}
+
+
+def _importers(prefix: str) -> dict[str, set[str]]:
+    """Each harness module and the modules of ``prefix`` (a package or module name) that it imports."""
+    known = {_name(p): p for p in MODULES}
+    return {name: {m for m in _imports(path, set(known)) if m == prefix or m.startswith(prefix + ".")}
+            for name, path in known.items()}  # fmt: skip
+
+
+def _inside(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_the_layers_import_downwards_only():
+    """The layers (docs/architecture.md): the command line sits on top and nothing imports it; models and
+    training never reach up into results; data never asks the task kinds."""
+    rules = [  # (importers, imported): modules under the first never import modules under the second
+        ("harness.models", "harness.results"),
+        ("harness.training", "harness.results"),
+        ("harness.models", "harness.evaluation"),
+        ("harness.training", "harness.evaluation"),
+        ("harness.data", "harness.kinds"),
+        ("harness.metrics", "harness.results"),
+    ]
+    found = []
+    for importers, imported in rules:
+        found += [f"{name} imports {sorted(hits)}" for name, hits in _importers(imported).items()
+                  if hits and _inside(name, importers)]  # fmt: skip
+    found += [f"{name} imports the command line" for name, hits in _importers("harness.cli").items()
+              if hits and not _inside(name, "harness.cli") and name != "harness.__main__"]  # fmt: skip
+    assert not found, found
+
+
+def test_the_top_level_holds_the_shared_core_only():
+    """Modules live in the package of their layer; the top level keeps the few that every layer shares."""
+    top = sorted(p.stem for p in HARNESS.glob("*.py"))
+    assert len(top) <= 12, top

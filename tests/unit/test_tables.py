@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from harness.published import load_published
-from harness.tables import comparison
+from harness.results.published import load_published
+from harness.results.tables import comparison
 
 
 def frame() -> pd.DataFrame:
@@ -37,7 +37,7 @@ def test_published_rows_are_labelled_apart_with_their_differences():
 def test_compare_pairs_samples_by_seed_and_id(tmp_path):
     import json
 
-    from harness.tables import compare
+    from harness.results.tables import compare
 
     def run(name: str, scores: dict) -> str:
         folder = tmp_path / name
@@ -132,7 +132,7 @@ def test_compare_p_values_are_exact_mcnemar_and_holm_adjusted(tmp_path):
     gets right: McNemar's exact two-sided p = 2 * P[Bin(10, 1/2) <= 1] = 2 * 11 / 1024 = 0.021484375. 'c' differs
     on 2 questions, once each way: p = 1. Holm over the 2 comparisons: 2 * 0.021484375 = 0.04296875 (< 0.05:
     marked), and max(0.04296875, 1 * 1.0) = 1.0."""
-    from harness.tables import compare, comparisons
+    from harness.results.tables import compare, comparisons
 
     ids = [f"q{i}" for i in range(20)]
     base = {i: 1.0 if n < 5 else 0.0 for n, i in enumerate(ids)}  # right on q0..q4
@@ -149,7 +149,7 @@ def test_compare_p_values_are_exact_mcnemar_and_holm_adjusted(tmp_path):
 
 
 def test_compare_csv_has_p_value_and_p_holm_and_a_permutation_test_for_fractional_scores(tmp_path, capsys):
-    from harness.tables import compare_footer, comparisons
+    from harness.results.tables import compare_footer, comparisons
 
     ids = [f"q{i}" for i in range(8)]
     base = {i: 0.0 for i in ids}
@@ -164,7 +164,7 @@ def test_compare_csv_has_p_value_and_p_holm_and_a_permutation_test_for_fractiona
 
 
 def test_compare_ci_is_two_level_where_a_cell_has_several_seeds(tmp_path):
-    from harness.tables import comparisons
+    from harness.results.tables import comparisons
 
     ids = [f"q{i}" for i in range(50)]
     cells = {}

@@ -1,4 +1,4 @@
-"""What recipes train on (harness.trainset): the recipe fields, the caption mixture, the supervised recipe's
+"""What recipes train on (harness.training.trainset): the recipe fields, the caption mixture, the supervised recipe's
 questions, and that nothing else ever trains on a task's prompt or question text."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from harness import registry
 from harness.config import replace_fields
 from harness.data import sources
 from harness.errors import HarnessError
-from harness.trainset import TrainSet, batch_indices, render
+from harness.training.trainset import TrainSet, batch_indices, render
 
 EASYVQA = "easyvqa"
 

@@ -31,14 +31,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from tabulate import tabulate
 
-from harness import paths, preflight, registry
+from harness import paths, registry
+from harness.checks.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
 from harness.conditions import LABELS
 from harness.config import from_mapping, parse_yaml, read_yaml
-from harness.cpu import CPU_KERNELS, floats_now, floats_of, pin_cpu_kernels, pinned_threads, say
 from harness.errors import HarnessError
+from harness.evaluation import preflight
 
 if TYPE_CHECKING:
-    from harness.cells import Cell as RunCell
+    from harness.evaluation.cells import Cell as RunCell
 
 log = logging.getLogger("harness")
 
@@ -156,9 +157,9 @@ def load(path: Path, need_expected: bool = True) -> tuple[Baseline, list[Cell], 
 def plan(path: Path, cells: list[Cell]) -> list[RunCell]:
     """Every cell of the file as a cell to run, each name resolved and each task's data found before
     anything trains."""
-    from harness import tasks
-    from harness.cells import Cell as RunCell  # noqa: F811  (the type, at run time)
-    from harness.evaluate import EvalSettings
+    from harness.evaluation import tasks
+    from harness.evaluation.cells import Cell as RunCell  # noqa: F811  (the type, at run time)
+    from harness.evaluation.evaluate import EvalSettings
     from harness.kinds.base import kind_of
     from harness.models.spec import resolve
 
@@ -197,7 +198,7 @@ def run(baseline: Baseline, planned: list[RunCell], device: str, progress: bool,
     before); each model is trained (or loaded) once for all its cells, computing at the file's precision, else
     at ``precision``. ``notes`` gets a line for every model whose checkpoint, and every run read back, was made
     with other CPU kernels or threads than now."""
-    from harness.cells import run_cells
+    from harness.evaluation.cells import run_cells
 
     planned = [dataclasses.replace(p, settings=dataclasses.replace(p.settings, batch_size=baseline.batch_size))
                for p in planned]  # fmt: skip
@@ -220,7 +221,7 @@ def run(baseline: Baseline, planned: list[RunCell], device: str, progress: bool,
 
 def _made_elsewhere(spec, model, planned: list[RunCell], indices: list[int]) -> list[str]:
     """A line when the model's checkpoint was trained (in part) with other CPU kernels or threads."""
-    from harness import checkpoint
+    from harness.training import checkpoint
 
     if not spec.trains:
         return []
@@ -312,7 +313,7 @@ def update(path: Path, raw: dict, cells: list[Cell], results: list) -> list[str]
 
 def cmd_check(args: argparse.Namespace) -> int:
     if args.invariance:
-        from harness.invariance import cmd_invariance
+        from harness.checks.invariance import cmd_invariance
 
         return cmd_invariance(args)
     if not args.baseline:

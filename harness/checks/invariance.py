@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from harness import paths, preflight
+from harness import paths
 from harness.errors import HarnessError
+from harness.evaluation import preflight
 
 log = logging.getLogger("harness")
 
@@ -65,7 +66,7 @@ def _two_processes(args: argparse.Namespace, cell, model, device: str) -> tuple[
     """The prepared cell evaluated by ``harness eval`` under torchrun with two processes, in the current home.
     The workers are told the precision this process computes in (``--precision``, else what ``auto`` chose
     here), so their run is the reference's cell at the reference's precision."""
-    from harness.records import RunRecord
+    from harness.results.records import RunRecord
 
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "harness",
                "eval", "--task", args.task, "--model", args.model, "--quiet", "--device", device,
@@ -92,10 +93,11 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     """Evaluate the cell every way; one line per variant; exit 1 when one that must agree does not."""
     import torch
 
-    from harness import conditions, tasks
-    from harness.cells import expand
+    from harness import conditions
     from harness.config import parse_overrides
-    from harness.evaluate import EvalSettings, default_batch_size, evaluate, limit_option
+    from harness.evaluation import tasks
+    from harness.evaluation.cells import expand
+    from harness.evaluation.evaluate import EvalSettings, default_batch_size, evaluate, limit_option
     from harness.kinds.base import kind_of
     from harness.models.spec import resolve
 

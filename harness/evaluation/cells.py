@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness import conditions, paths, tasks
+from harness import conditions, paths
 from harness.config import TaskConfig
-from harness.evaluate import RECORD_FORMAT, EvalSettings, evaluate
+from harness.evaluation import tasks
+from harness.evaluation.evaluate import RECORD_FORMAT, EvalSettings, evaluate
 from harness.kinds.base import kind_of
 from harness.models.source import ModelSource
-from harness.records import RunRecord
-from harness.results import RunDir
+from harness.results.database import RunDir
+from harness.results.records import RunRecord
 
 if TYPE_CHECKING:
     from harness.data.types import Dataset, Row

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import conditions, stats
+from harness import conditions
 from harness.errors import HarnessError
+from harness.metrics import stats
 
 # The leaderboard's columns, in this order (documented in docs/files-and-records.md; append new ones at the end).
 LEADERBOARD_COLUMNS = [
@@ -105,7 +106,7 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
     cells["row"] = _labels(cells)
     table = cells.pivot_table(index="row", columns="column", values="cell", aggfunc="first").fillna("")
     if published is not None and not published.empty:
-        from harness.published import setting_differences
+        from harness.results.published import setting_differences
 
         ours = dict(zip(cells["column"], cells["lm"]))
         kinds = dict(zip(frame["task_name"], frame["kind"])) if "kind" in frame and "task_name" in frame else {}
@@ -142,7 +143,7 @@ def _published_label(row: pd.Series, kind: str | None) -> str:
 
 
 def _sample_scores(run_dir: str) -> dict[str, float]:
-    from harness.rundir import read_samples
+    from harness.results.rundir import read_samples
 
     return {s["id"]: s.get("score") for s in read_samples(Path(run_dir) / "samples.jsonl") if "skipped" not in s}
 

@@ -22,21 +22,12 @@ from pathlib import Path
 
 from harness import __version__, paths
 from harness.errors import HarnessError
-from harness.records import RunRecord
+from harness.results.records import RunRecord
 
 log = logging.getLogger("harness")
 
 # What to do about a run file that cannot be read: redo what depends on it, keep what does not.
 RESCORE = "run the cell again (the same `harness run`): the saved samples are scored again, none is answered again"
-
-
-def append_event(path: Path, event: dict) -> None:
-    """One timestamped line in an events.jsonl (what happened on the way: out of memory, skipped samples)."""
-    from datetime import datetime, timezone
-
-    line = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(line) + "\n")
 
 
 def read_samples(path: Path, data: bytes | None = None) -> list[dict]:
@@ -139,7 +130,7 @@ class RunDir:
             os.close(fd)
 
     def event(self, event: dict) -> None:
-        append_event(self.events_path, event)
+        paths.append_event(self.events_path, event)
 
     def events(self) -> list[dict]:
         if not self.events_path.exists():

@@ -12,7 +12,7 @@ from harness.data.types import Row
 from harness.errors import HarnessError
 from harness.kinds.base import TaskKind
 from harness.models import api
-from harness.rundir import RunDir
+from harness.results.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def generate_fitting(
     """Generate in chunks of ``fit[0]``; out of memory halves it (for the rest of the run, noted in
     the run's events.jsonl) and the same prompts go again. Answers do not depend on the batch. Every
     answer is cut at the task's first stop string and stripped, whoever generated it."""
-    from harness.generate import cut_at_stop
+    from harness.models.generate import cut_at_stop
 
     out: list[str] = []
     while len(out) < len(prompts):

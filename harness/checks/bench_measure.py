@@ -1,4 +1,4 @@
-"""The measurements of ``harness bench``, each beside the naive reference (``harness.naive``) on the same
+"""The measurements of ``harness bench``, each beside the naive reference (``harness.checks.naive``) on the same
 inputs: training images/s and model FLOP/s, answers/s zero- and 4-shot, a whole task's wall time; at each
 precision the harness can run at here.
 """
@@ -14,15 +14,15 @@ from dataclasses import dataclass
 
 import torch
 
-from harness import tasks
+from harness.checks.naive import naive_generate, naive_loss
 from harness.config import TaskConfig
 from harness.data.sources import sources
 from harness.data.types import Caption, Dataset
 from harness.errors import HarnessError
-from harness.fewshot import draw_support
-from harness.generate import synchronize
+from harness.evaluation import tasks
+from harness.evaluation.fewshot import draw_support
+from harness.models.generate import synchronize
 from harness.models.prefix import VisualPrefixModel
-from harness.naive import naive_generate, naive_loss
 from harness.precision import matmul_rates
 from harness.prompt import Prompt
 
@@ -255,7 +255,7 @@ class Bench:
 
     def whole_task(self) -> dict:
         """The task end to end in the harness's path: data (load, decode, prompts), encode, prefill, decode, score."""
-        from harness.generate import generate
+        from harness.models.generate import generate
 
         timings: dict[str, float] = {}
         start = time.perf_counter()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from harness.generate import cut_at_stop
+from harness.models.generate import cut_at_stop
 from harness.models.prefix import VisualPrefixModel
 from harness.prompt import Image, Prompt
 

@@ -1,5 +1,5 @@
 """Pictures from the results database (matplotlib, PNG): few-shot curves and the ablation bars; and the
-training-loss curves of the trained models (harness.curves).
+training-loss curves of the trained models (harness.training.curves).
 
 The score plots draw the same numbers `harness table` prints: the mean over seeds, with a 95% CI band or bar
 pooled over every sample of every seed (the leaderboard's interval).
@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness import conditions
 from harness.errors import HarnessError
-from harness.tables import condition_suffix, leaderboard
+from harness.results.tables import condition_suffix, leaderboard
 
 # How each image condition is drawn: the controls dashed or hatched, real images plain.
 _STYLE = {"black": "--", "shuffled": ":", "caption": "-."}
@@ -163,7 +163,7 @@ def loss_curves(models: list, out: Path, each: bool = True) -> list[Path]:
     ``loss-curves.png`` with every model's moving average (labelled by fingerprint where a name has several)."""
     import textwrap
 
-    from harness.curves import recipe_changes
+    from harness.training.curves import recipe_changes
 
     if not models:
         return []
@@ -205,7 +205,7 @@ def loss_curves(models: list, out: Path, each: bool = True) -> list[Path]:
 def plot_all(frame: pd.DataFrame, out: Path, losses: bool = True) -> list[Path]:
     """Every plot of the results, and (``losses``) the training-loss curves of every trained model: with
     trained models but no runs yet, the loss curves alone."""
-    from harness.curves import trained_models
+    from harness.training.curves import trained_models
 
     models = trained_models() if losses else []
     if frame.empty and not models:

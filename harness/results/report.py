@@ -24,8 +24,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness import __version__, conditions, paths
-from harness.curves import ENDS
 from harness.errors import HarnessError
+from harness.training.curves import ENDS
 
 log = logging.getLogger("harness")
 
@@ -58,8 +58,8 @@ class _Images:
         self._datasets: dict[str, object] = {}
 
     def ref(self, task_config: dict, key: str) -> str | None:
-        from harness import tasks
         from harness.config import TaskConfig, from_mapping
+        from harness.evaluation import tasks
 
         source = f"{task_config.get('source')}|{task_config.get('hub') or ''}"
         ref = f"{source}|{key}"
@@ -94,14 +94,14 @@ def _runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_samples(run_dir: str) -> list[dict]:
-    from harness.rundir import read_samples
+    from harness.results.rundir import read_samples
 
     path = Path(run_dir) / "samples.jsonl"
     return read_samples(path) if path.exists() else []
 
 
 def _gallery(run: pd.Series, images: _Images, per_run: int) -> str:
-    from harness.rundir import RunDir
+    from harness.results.rundir import RunDir
 
     folder = RunDir(Path(run["run_dir"]))
     task_config = folder.config().get("task_config") or {} if folder.config_path.exists() else {}
@@ -149,7 +149,7 @@ def _gallery(run: pd.Series, images: _Images, per_run: int) -> str:
 
 
 def _plots(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    from harness.plots import plot_all
+    from harness.results.plots import plot_all
 
     with tempfile.TemporaryDirectory() as tmp:
         return [
@@ -161,8 +161,8 @@ def _plots(frame: pd.DataFrame) -> list[tuple[str, str]]:
 def _training() -> tuple[pd.DataFrame | None, str | None]:
     """The training-loss table of every trained model with a train_log.jsonl, and the plot of their curves
     as a data URI; (None, None) when nothing was trained here."""
-    from harness.curves import summary_rows, trained_models
-    from harness.plots import loss_curves
+    from harness.results.plots import loss_curves
+    from harness.training.curves import summary_rows, trained_models
 
     models = trained_models()
     if not models:
@@ -174,8 +174,8 @@ def _training() -> tuple[pd.DataFrame | None, str | None]:
 
 
 def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.DataFrame | None, bool]]:
-    from harness import tables
-    from harness.published import load_published
+    from harness.results import tables
+    from harness.results.published import load_published
 
     out = [("Comparison: mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' "
             "own settings", tables.comparison(frame, load_published()), True)]  # fmt: skip
@@ -195,7 +195,7 @@ def _tables(frame: pd.DataFrame, baseline: str | None) -> list[tuple[str, pd.Dat
 def default_baseline(frame: pd.DataFrame) -> str | None:
     """The frozen model with the most real-image runs, the natural baseline of a Frozen ablation, named as the
     tables name it (with its version where one name covers differently trained models)."""
-    from harness.tables import model_versions
+    from harness.results.tables import model_versions
 
     frame = frame.assign(version=model_versions(frame))
     frozen = frame[frame["model"].str.endswith("-frozen") & (frame["images"] == "real")]

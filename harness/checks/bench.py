@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from harness import paths, registry, tasks
-from harness.bench_measure import ANSWER_TOKENS, CAPTION_TOKENS, NAIVE_TRAIN_BATCH, SHOTS, SIZES, Bench, Sizes
-from harness.devices import pick_device
+from harness import paths, registry
+from harness.checks.bench_measure import ANSWER_TOKENS, CAPTION_TOKENS, NAIVE_TRAIN_BATCH, SHOTS, SIZES, Bench, Sizes
 from harness.errors import HarnessError
+from harness.evaluation import tasks
 from harness.kinds.base import kind_of
 from harness.metrics.base import metric_of
+from harness.models.devices import pick_device
 from harness.models.loading import build
 from harness.models.spec import resolve
 from harness.precision import resolve as resolve_precision
@@ -95,7 +96,7 @@ def _table(measurements: dict) -> list[list[str]]:
 
 
 def _environment(device: torch.device) -> dict:
-    from harness.results import environment
+    from harness.results.database import environment
 
     env = environment()
     if device.type == "cuda":

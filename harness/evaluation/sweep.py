@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import conditions, preflight, registry
-from harness.cells import Cell, expand, run_cells
+from harness import conditions, registry
 from harness.config import from_mapping, load_yaml
 from harness.errors import HarnessError
+from harness.evaluation import preflight
+from harness.evaluation.cells import Cell, expand, run_cells
 from harness.kinds.base import kind_of, with_options
 
 
@@ -57,8 +58,8 @@ def grid_path(name: str) -> Path:
 
 def grid_cells(path: Path) -> list[Cell]:
     """Every cell of the grid file, each name checked before anything trains."""
-    from harness import tasks as task_registry
-    from harness.evaluate import EvalSettings
+    from harness.evaluation import tasks as task_registry
+    from harness.evaluation.evaluate import EvalSettings
     from harness.models import external
     from harness.models.spec import resolve
 

@@ -32,7 +32,7 @@ def _flat(config: dict, prefix: str = "") -> dict[str, str]:
 
 def _run_config(run_dir: str) -> dict:
     from harness.errors import HarnessError
-    from harness.rundir import RunDir
+    from harness.results.rundir import RunDir
 
     try:
         return RunDir(Path(run_dir)).config()

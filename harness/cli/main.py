@@ -250,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
 # Commands that read results and never load a model: they start without torch or transformers, and only read
 # the harness home (a read-only one will do).
 _NO_MODELS = frozenset({"table", "compare", "findings", "plot", "report", "leaderboard", "list", "doctor"})
-# Commands whose pre-flight (harness.preflight) checks the home with everything else they need, in one message.
+# Commands whose pre-flight (harness.evaluation.preflight) checks the home with everything else they need, in one message.
 _PREFLIGHT = frozenset({"run", "eval", "train", "sweep", "check"})
 
 
@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
 
         hf_logging.disable_progress_bar()  # their per-load bars would bury the harness's own output
     try:
-        from harness import commands, paths
+        from harness import paths
+        from harness.cli import commands
 
         paths.check_home(write=args.command not in _NO_MODELS | _PREFLIGHT)
         if distributed.enabled():

@@ -1,6 +1,6 @@
 """Training-loss curves, read without torch: the ``train_log.jsonl`` beside each checkpoint.
 
-Training (harness.train) appends one line per step, ``{"step", "loss", "lr", "seconds"}``, before it saves
+Training (harness.training.train) appends one line per step, ``{"step", "loss", "lr", "seconds"}``, before it saves
 the checkpoint those steps lead to. ``seconds`` counts from the start of that training process, so a
 resumed training starts it again from 0. A step logged twice (a kill between the log and the checkpoint,
 then the step redone) is read once, the later line winning; a line torn by a kill is skipped.
@@ -20,13 +20,13 @@ from pathlib import Path
 from harness import paths
 
 CURVE = "train_log.jsonl"
-CHECKPOINT = "checkpoint.safetensors"  # harness.checkpoint.FILENAME (that module imports torch)
+CHECKPOINT = "checkpoint.safetensors"  # harness.training.checkpoint.FILENAME (that module imports torch)
 ENDS = 10  # steps averaged for the first and last loss of the table
 
 
 def append_curve(folder: Path, steps: list[dict]) -> None:
     """The training loss of each step, appended beside the checkpoint before it is saved."""
-    from harness.rundir import append_event
+    from harness.paths import append_event
 
     folder.mkdir(parents=True, exist_ok=True)
     for entry in steps:

@@ -16,20 +16,22 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from harness import answering, conditions, distributed, locks, stats, tasks
+from harness import conditions, distributed, locks
 from harness.config import TaskConfig
 from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
-from harness.fewshot import draw_support
+from harness.evaluation import answering, tasks
+from harness.evaluation.fewshot import draw_support
 from harness.kinds.base import TaskKind, kind_of
+from harness.metrics import stats
 from harness.metrics.base import metric_of
 from harness.models import api
 from harness.prompt import describe
-from harness.records import RunRecord
-from harness.results import ResultsDB, RunDir
+from harness.results.database import ResultsDB, RunDir
+from harness.results.records import RunRecord
 
 if TYPE_CHECKING:
-    from harness.cells import PreparedCell
+    from harness.evaluation.cells import PreparedCell
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ RECORD_FORMAT = 3
 
 
 def evaluate(model: api.HarnessModel, cell: PreparedCell, progress: bool = True, order: str = "given") -> RunRecord:
-    """Evaluate the prepared cell (``harness.cells``: its task, data, rows and settings as run, resolved once for
+    """Evaluate the prepared cell (``harness.evaluation.cells``: its task, data, rows and settings as run, resolved once for
     this model), resuming if interrupted, and return the run record; a finished run is read back, not redone.
     ``order``: the order the queries are answered in (given, reversed, shuffled), which must change nothing.
 

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from harness import checkpoint, distributed, locks
+from harness import distributed, locks
 from harness.config import Recipe
-from harness.curves import append_curve
 from harness.errors import HarnessError
 from harness.models.loading import apply_state, build, trainable_state
 from harness.models.objectives import Layout
 from harness.models.prefix import VisualPrefixModel
-from harness.trainset import TrainSet, batch_indices
+from harness.training import checkpoint
+from harness.training.curves import append_curve
+from harness.training.trainset import TrainSet, batch_indices
 
 if TYPE_CHECKING:  # the spec trains itself through this module
     from harness.models.spec import ModelSpec
@@ -245,7 +246,7 @@ def _backward(step_loss, part: tuple, divisor: float, micro: list[int], folder, 
                 torch.cuda.empty_cache()
             log.warning("out of memory at step %d: %d images per pass now, gradients accumulated (the batch "
                         "stays %d; noted in %s)", step, micro[0], len(images), folder / "events.jsonl")  # fmt: skip
-            from harness.results import append_event
+            from harness.paths import append_event
 
             if distributed.is_main():
                 folder.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """The results database: an index of finished runs (SQLite), rebuilt from the run folders when it cannot be
-read or no longer matches them. The run folders (``harness.rundir``) are the record.
+read or no longer matches them. The run folders (``harness.results.rundir``) are the record.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from harness import __version__, paths
 from harness.errors import HarnessError
 from harness.kinds.base import cell_label
-from harness.records import RunRecord
-from harness.rundir import RESCORE, RunDir, append_event, environment, read_samples  # noqa: F401 - their old home
+from harness.results.records import RunRecord
+from harness.results.rundir import RESCORE, RunDir, environment, read_samples  # noqa: F401 - their old home
 
 log = logging.getLogger("harness")
 
@@ -208,7 +208,7 @@ class ResultsDB:
     def frame(self):
         import pandas as pd
 
-        from harness.tasklabels import distinguish
+        from harness.results.tasklabels import distinguish
 
         frame = pd.read_sql_query("SELECT * FROM runs", self._db)
         # An index, not the record: a run whose folder is gone is left out, saying so.
@@ -245,7 +245,7 @@ class ResultsDB:
 
 def _kind_and_settings(frame, metrics: list[dict]) -> tuple[list[str], list[dict]]:
     """Each run's kind and cell settings, from their columns; a row indexed before they were columns has its run's
-    record read again, which upgrades it (``harness.records.upgrade``)."""
+    record read again, which upgrades it (``harness.results.records.upgrade``)."""
     kinds, settings = [], []
     columns = (frame[c] if c in frame else [None] * len(frame) for c in ("kind", "cell_settings"))
     for kind, cell, run_dir, metric in zip(*columns, frame["run_dir"], metrics):

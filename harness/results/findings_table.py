@@ -1,4 +1,4 @@
-"""The findings table: each finding of a findings file (``harness.findings``) measured on the runs of the results
+"""The findings table: each finding of a findings file (``harness.results.findings``) measured on the runs of the results
 database, one row per pair of cells it compares (or per cell, for an absolute claim).
 
 A cell is every run of one model version, task (and its settings), shots, image condition and --limit, over its
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import conditions, stats
-from harness.findings import IDENTITY, Findings, FindingSpec, Selector, verdict
+from harness import conditions
 from harness.kinds.base import KINDS, cell_label, cell_settings, ordered_settings
+from harness.metrics import stats
+from harness.results.findings import IDENTITY, Findings, FindingSpec, Selector, verdict
 
 COLUMNS = ["finding", "claim", "cells", "n", "n_seeds", "effect", "ci95_low", "ci95_high", "p_value", "test",
            "p_holm", "verdict"]  # fmt: skip
@@ -30,7 +31,7 @@ def _variant(run_dir: str) -> str:
     """What else sets a run's task apart (other --task-set fields, other data): a digest of its task config but
     the options that are cell fields of their own (any kind's ``cell_options``), and its data version."""
     from harness.errors import HarnessError
-    from harness.rundir import RunDir
+    from harness.results.rundir import RunDir
 
     try:
         config = RunDir(Path(run_dir)).config()
@@ -51,7 +52,7 @@ def _clean(value, kind=None):
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """The results frame with what selecting and pairing need: version, kind, variant, seed key, cell settings."""
-    from harness.tables import model_versions
+    from harness.results.tables import model_versions
 
     if frame.empty:
         return frame
@@ -102,7 +103,7 @@ def cells(runs: pd.DataFrame, selector: Selector) -> dict[tuple, list[dict]]:
 
 def scores(runs: list[dict]) -> dict[tuple[str, str], float]:
     """Per-item scores of a cell's runs, keyed by (seed key, item id); skipped and unscored items left out."""
-    from harness.rundir import read_samples
+    from harness.results.rundir import read_samples
 
     out = {}
     for run in runs:

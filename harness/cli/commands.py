@@ -9,9 +9,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness import conditions, distributed, preflight, registry
+from harness import conditions, distributed, registry
 from harness.config import parse_overrides
 from harness.errors import HarnessError
+from harness.evaluation import preflight
 
 log = logging.getLogger("harness")
 
@@ -25,7 +26,7 @@ def _spec(args: argparse.Namespace):
 
 
 def _task(args: argparse.Namespace):
-    from harness import tasks
+    from harness.evaluation import tasks
 
     return tasks.resolve(args.task, parse_overrides(args.task_overrides))
 
@@ -68,8 +69,8 @@ def _print_results(results: list) -> None:
 
 
 def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
-    from harness.cells import expand, run_cells
-    from harness.evaluate import EvalSettings, limit_option
+    from harness.evaluation.cells import expand, run_cells
+    from harness.evaluation.evaluate import EvalSettings, limit_option
     from harness.models.loading import device_map
 
     task = _task(args)
@@ -93,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from harness.train import train
+    from harness.training.train import train
 
     preflight.require([], [preflight.model_of(args)])
     spec = _spec(args)
@@ -110,8 +111,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from harness import tasks
-    from harness.fewshot import draw_support
+    from harness.evaluation import tasks
+    from harness.evaluation.fewshot import draw_support
     from harness.kinds.base import kind_of
     from harness.prompt import describe
 
@@ -137,7 +138,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _show_train(args: argparse.Namespace) -> int:
     """The first training sequences of a model's recipe as the model sees them (no weights loaded)."""
-    from harness.trainset import TrainSet, render
+    from harness.training.trainset import TrainSet, render
 
     if not (args.train and args.model) or args.task:
         raise HarnessError("show --train needs --model M (and no --task)")
@@ -161,7 +162,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from harness.sweep import grid_path, run_grid
+    from harness.evaluation.sweep import grid_path, run_grid
 
     cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet, precision=args.precision)
     print(f"{args.grid}: {cells} cells done; see `harness table` and `harness compare`")
@@ -170,7 +171,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
 
-    from harness.rescore import rescore
+    from harness.results.rescore import rescore
 
     for folder in args.run_dir:
         old, new = rescore(Path(folder))
@@ -183,7 +184,7 @@ def _results_frame(pattern: str = "*", rebuild: bool = False):
     import fnmatch
 
     from harness import paths
-    from harness.results import ResultsDB
+    from harness.results.database import ResultsDB
 
     db = ResultsDB(readonly=not paths.writable_home())  # a read-only home is read, never written
     try:
@@ -205,8 +206,8 @@ def _results_frame(pattern: str = "*", rebuild: bool = False):
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from harness import tables
-    from harness.published import load_published
+    from harness.results import tables
+    from harness.results.published import load_published
 
     published = None if args.no_published else load_published()
     _print_table(tables.comparison(_results_frame(args.task, args.rebuild_index), published), args.format)
@@ -222,7 +223,7 @@ def _print_table(table, fmt: str) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness import tables
+    from harness.results import tables
 
     frame = _results_frame(args.task)
     found = tables.comparisons(frame, args.baseline)
@@ -235,8 +236,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from harness import findings_table, paths
-    from harness.findings import findings_path, load_findings
+    from harness import paths
+    from harness.results import findings_table
+    from harness.results.findings import findings_path, load_findings
 
     spec = load_findings(findings_path(args.findings))  # a bad file fails before the results are read
     if args.out and Path(args.out).is_dir():
@@ -253,7 +255,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
 
-    from harness.plots import plot_all
+    from harness.results.plots import plot_all
 
     for path in plot_all(_results_frame(args.task), _out_folder(args.out, "plots")):
         print(path)
@@ -276,7 +278,7 @@ def _out_folder(value: str, what: str) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
 
-    from harness.report import build
+    from harness.results.report import build
 
     out = _out_folder(args.out, "the report's index.html and summary.md")
     print(build(_results_frame(args.task), out, args.baseline, args.samples))
@@ -285,7 +287,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
 
-    from harness import paths, tables
+    from harness import paths
+    from harness.results import tables
 
     if Path(args.csv).is_dir():
         raise HarnessError(
@@ -345,13 +348,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import cmd_bench as run
+    from harness.checks.bench import cmd_bench as run
 
     return run(args)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.check import cmd_check as check
+    from harness.checks.check import cmd_check as check
 
     return check(args)
 

@@ -17,7 +17,7 @@ import pandas as pd
 from harness import registry
 from harness.errors import HarnessError
 
-PUBLISHED_CSV = Path(__file__).resolve().parent / "catalog" / "published.csv"
+PUBLISHED_CSV = Path(__file__).resolve().parents[1] / "catalog" / "published.csv"
 COLUMNS = ("source", "model", "recipe", "task", "split", "shots", "ways", "inner_shots", "induction",
            "metric", "score", "lm", "trained", "setting", "secondary")  # fmt: skip
 REQUIRED = ("source", "model", "task", "metric", "score")

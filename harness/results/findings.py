@@ -1,5 +1,5 @@
 """Findings: claims of a paper (Frozen's, by default) declared in a YAML file and checked against the runs in the
-results database (``harness findings``; the measuring is in ``harness.findings_table``).
+results database (``harness findings``; the measuring is in ``harness.results.findings_table``).
 
 A findings file (``harness/catalog/findings/frozen.yaml``, or one of the user's in ``$HARNESS_HOME/findings`` or
 ``HARNESS_FINDINGS_PATH``, or any file by path) holds ``findings:``, a list of::

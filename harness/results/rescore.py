@@ -8,10 +8,10 @@ from pathlib import Path
 from harness.config import TaskConfig, from_mapping
 from harness.data.types import Row
 from harness.errors import HarnessError
-from harness.evaluate import finish
+from harness.evaluation.evaluate import finish
 from harness.metrics.base import metric_of
-from harness.records import RunRecord
-from harness.rundir import RESCORE, RunDir
+from harness.results.records import RunRecord
+from harness.results.rundir import RESCORE, RunDir
 
 
 def rescore(folder: Path) -> tuple[RunRecord, RunRecord]:

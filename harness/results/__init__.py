@@ -1,0 +1,1 @@
+"""Results: run records and folders, the results database, tables, findings, report, plots, published numbers."""

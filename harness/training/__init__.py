@@ -1,0 +1,1 @@
+"""Training a model: training sequences, the training loop, checkpoints and the loss log."""
