@@ -171,7 +171,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
 
-    from harness.results.rescore import rescore
+    from harness.evaluation.rescore import rescore
 
     for folder in args.run_dir:
         old, new = rescore(Path(folder))
