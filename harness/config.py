@@ -10,7 +10,6 @@ import dataclasses
 import difflib
 import math
 import re
-import string
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,8 +19,10 @@ from typing import Any, TypeVar
 import yaml
 
 from harness.errors import HarnessError
+from harness.prompt import check_template
 
 T = TypeVar("T")
+GROUPS = ("encoder", "map", "lm")  # the parameter groups of a visual-prefix model, each at its own ``lr_<group>``
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,18 @@ class Recipe:
     # another image with that pair's caption (an emoji concept by its other vendor, an easy-vqa shape of the
     # same colour), so the caption can be copied from the context.
     pair_repeat: float = 0.0
+    lr_encoder: float | None = None  # each trained part's learning rate (None: lr), scaled alike by the schedule
+    lr_map: float | None = None
+    lr_lm: float | None = None
+    question_types: tuple[str, ...] = ()  # train_text: vqa: only the training questions of these types; (): all
 
     def mix(self) -> list[tuple[str, float]]:
         """``train_mix`` as (source, share) pairs."""
         return [(name, float(share)) for name, _, share in (item.rpartition(":") for item in self.train_mix)]
+
+    def group_lr(self, group: str) -> float:
+        """The learning rate of a parameter group (``GROUPS``): its own field, else ``lr``."""
+        return self.lr if getattr(self, f"lr_{group}") is None else getattr(self, f"lr_{group}")
 
     def __post_init__(self) -> None:
         choices = {"loss_on": ("all", "last"), "caption_style": ("plain", "varied"),
@@ -106,6 +115,8 @@ class Recipe:
         why = {"pairs": f"1 or more, and batch_size {self.batch_size} a multiple of it", "aux_embed": "0 or more",
                "pair_repeat": "from 0 to 1",
                "train_mix": "source:share items, each share in (0, 1], together at most 1",
+               "lr": "more than 0", **{f"lr_{g}": "more than 0 where the part trains, or unset for lr" for g in GROUPS},
+               "question_types": "distinct type names, for train_text: vqa",
                **{k: " or ".join(v) for k, v in choices.items()}}  # fmt: skip
         mix_ok = all(re.fullmatch(r"[\w.-]+:(0?\.\d+|[01](\.\d*)?)", m) for m in self.train_mix)
         checks = {
@@ -127,6 +138,13 @@ class Recipe:
             "train_mix": mix_ok and all(s > 0 for _, s in self.mix()) and sum(s for _, s in self.mix()) <= 1 + 1e-9,
             "aux_embed": math.isfinite(self.aux_embed) and self.aux_embed >= 0,
             "pair_repeat": math.isfinite(self.pair_repeat) and 0 <= self.pair_repeat <= 1,
+            **{
+                f"lr_{g}": (v := getattr(self, f"lr_{g}")) is None or (math.isfinite(v) and v > 0 and on)
+                for g, on in zip(GROUPS, (self.train_encoder, True, self.train_lm))
+            },
+            "question_types": all(self.question_types)
+            and len(set(self.question_types)) == len(self.question_types)
+            and (not self.question_types or self.train_text == "vqa"),
             **{k: getattr(self, k) in v for k, v in choices.items()},
         }
         for name, ok in checks.items():
@@ -165,22 +183,6 @@ class TaskConfig:
             raise HarnessError(f"stop strings must not be empty, got {list(self.stop)!r}")
         check_template(self.prompt, ("question",), "prompt")
         check_template(self.shot_prompt, ("question", "answer"), "shot_prompt")
-
-
-def check_template(template: str, allowed: tuple[str, ...], where: str) -> None:
-    """A prompt template may only use ``{name}`` for the allowed names (``{{``/``}}`` for braces)."""
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-        bad = next((name for name in names if name not in allowed), None)
-        if bad is None:
-            template.format(**{name: "x" for name in allowed})
-    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-        raise HarnessError(
-            f"{where}: bad template {template!r:.80} ({exc}); write literal braces as {{{{ }}}}"
-        ) from None
-    if bad is not None:
-        placeholders = ", ".join("{" + name + "}" for name in allowed)
-        raise HarnessError(f"{where}: unknown placeholder {{{bad}}} in {template!r:.80} (allowed: {placeholders})")
 
 
 def _type_ok(value: Any, hint: Any) -> tuple[bool, Any]:

@@ -7,8 +7,11 @@ naming all go through this one type.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from harness.errors import HarnessError
 
 if TYPE_CHECKING:  # imported where needed, so that commands reading results start without torch
     import torch
@@ -43,3 +46,19 @@ def blacked_out(prompt: Prompt) -> Prompt:
     import torch
 
     return [Image(s.key, torch.zeros_like(s.pixels)) if isinstance(s, Image) else s for s in prompt]
+
+
+def check_template(template: str, allowed: tuple[str, ...], where: str) -> None:
+    """A prompt template may only use ``{name}`` for the allowed names (``{{``/``}}`` for braces)."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        bad = next((name for name in names if name not in allowed), None)
+        if bad is None:
+            template.format(**{name: "x" for name in allowed})
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        raise HarnessError(
+            f"{where}: bad template {template!r:.80} ({exc}); write literal braces as {{{{ }}}}"
+        ) from None
+    if bad is not None:
+        placeholders = ", ".join("{" + name + "}" for name in allowed)
+        raise HarnessError(f"{where}: unknown placeholder {{{bad}}} in {template!r:.80} (allowed: {placeholders})")

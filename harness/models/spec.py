@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import paths, registry
-from harness.config import EncoderSpec, Recipe, replace_fields
+from harness.config import EncoderSpec, Recipe
 from harness.errors import HarnessError
 from harness.models import lms
 from harness.models.source import ModelSource
@@ -24,7 +24,7 @@ _NOT_FINGERPRINTED = ("description", "save_every")
 # Recipe fields added later: fingerprinted only when set away from their defaults, so the models trained before
 # they existed keep their fingerprints and checkpoints.
 _LATER_FIELDS = ("pairs", "loss_on", "pair_separator", "caption_style", "train_mix", "aux_embed", "lr_schedule",
-                 "train_text", "pair_repeat")  # fmt: skip
+                 "train_text", "pair_repeat", "lr_encoder", "lr_map", "lr_lm", "question_types")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,7 @@ def resolve(
         return external.resolve(name, overrides)
     overrides = {**(recipe_set or {}), **(overrides or {})}
     parsed = registry.parse_model_name(name)
-    recipe = parsed.recipe
-    if overrides:
-        recipe = replace_fields(recipe, overrides, f"--set for recipe '{recipe.name}'")
+    recipe = registry.resolve_recipe(parsed.recipe.name, overrides)
     encoder = registry.ENCODERS.get(recipe.encoder)
     resolved = lms.resolve(parsed.lm, lm_path)
     # The canonical name, so an alias ("smollm2-frozen") shares run records with its full name.
@@ -175,7 +173,9 @@ def train_data_version(recipe) -> str:
     """The version of what the recipe trains on: train_data's, then each train_mix source's
     (``<v>+emoji:0.5=<v2>``)."""
     from harness.data import sources
+    from harness.training.trainset import check_question_types
 
+    check_question_types(recipe)
     version = sources.load(recipe.train_data).version
     for item, (name, _) in zip(recipe.train_mix, recipe.mix()):
         version += f"+{item}={sources.load(name).version}"

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from harness import distributed, locks
 from harness.config import Recipe
 from harness.errors import HarnessError
+from harness.models import groups
 from harness.models.loading import apply_state, build, trainable_state
 from harness.models.objectives import Layout
 from harness.models.prefix import VisualPrefixModel
@@ -34,22 +35,26 @@ log = logging.getLogger(__name__)
 __all__ = ["batch_indices", "learning_rate", "train"]
 
 
-def learning_rate(recipe: Recipe, step: int) -> float:
-    """The learning rate of step ``step``: a linear warmup, then constant, or a cosine to 0 at the last step."""
+def learning_rate(recipe: Recipe, step: int, group: str = "") -> float:
+    """The learning rate of step ``step`` (of a parameter group's own rate, ``group`` given; else of ``lr``): a
+    linear warmup, then constant, or a cosine to 0 at the last step."""
+    lr = recipe.group_lr(group) if group else recipe.lr
     if recipe.warmup_steps and step < recipe.warmup_steps:
-        return recipe.lr * ((step + 1) / recipe.warmup_steps)  # as before the schedules, to the last bit
+        return lr * ((step + 1) / recipe.warmup_steps)  # as before the schedules, to the last bit
     if recipe.lr_schedule == "cosine":
         progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
-        return recipe.lr * 0.5 * (1 + math.cos(math.pi * progress))
-    return recipe.lr
+        return lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr
 
 
 def _optimizer(
     model: VisualPrefixModel, spec: ModelSpec
 ) -> tuple[torch.optim.Optimizer, dict[str, torch.nn.Parameter]]:
+    """Adam over one parameter group per trained part (``harness.models.groups``), each at its own rate."""
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     recipe = spec.recipe
-    opt = torch.optim.Adam(params.values(), lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    opt = torch.optim.Adam(groups.optimizer_groups(params, recipe), lr=recipe.lr, betas=recipe.betas,
+                           weight_decay=recipe.weight_decay)  # fmt: skip
     return opt, params
 
 
@@ -142,7 +147,8 @@ def _train(spec: ModelSpec, progress: bool, device: str | None, precision: str,
     earlier = saved.meta.get("trained_with", []) if saved is not None else []
     now = trained_with(model.device, model.precision)
     history = earlier + [now] * (now not in earlier)
-    meta = {"fingerprint": spec.fingerprint, "model": spec.describe(), "trained_with": history}
+    meta = {"fingerprint": spec.fingerprint, "model": spec.describe(), "trained_with": history,
+            "param_groups": groups.record(opt.param_groups, recipe)}  # fmt: skip
     _set_train_mode(model, spec)
     model.layout = Layout.of(recipe)
     step_loss = _data_parallel(model) if world > 1 else model
@@ -153,7 +159,7 @@ def _train(spec: ModelSpec, progress: bool, device: str | None, precision: str,
     curve: list[dict] = []  # the steps since the last checkpoint, logged with it (train_log.jsonl)
     for step, (images, texts, contexts, tokens) in enumerate(_batches(model, trainset, recipe, start), start):
         for group in opt.param_groups:
-            group["lr"] = learning_rate(recipe, step)
+            group["lr"] = learning_rate(recipe, step, group["name"])
         opt.zero_grad(set_to_none=True)
         part = (images, texts, contexts)
         value = distributed.all_reduce_sum(_backward(step_loss, part, tokens / world, micro, folder, step)) / world
@@ -170,7 +176,7 @@ def _train(spec: ModelSpec, progress: bool, device: str | None, precision: str,
         done = step + 1
         bar.set_postfix(loss=f"{value:.3f}", img_s=f"{images_seen / (time.perf_counter() - t0):.1f}")
         bar.update(1)
-        curve.append({"step": done, "loss": value, "lr": opt.param_groups[0]["lr"],
+        curve.append({"step": done, "loss": value, "lr": learning_rate(recipe, step),
                       "seconds": round(time.perf_counter() - t0, 3)})  # fmt: skip
         if done % recipe.save_every == 0 or done == recipe.steps:
             if distributed.is_main():  # every process holds the same weights; rank 0 writes them

@@ -3,7 +3,8 @@ function of (seed, step) alone, and the same for ``harness train`` and ``harness
 
 - Frozen's own data: train_data's training captions, in epochs of seeded permutations (``batch_indices``).
 - ``train_text: vqa``: train_data's training-split questions instead, ``Question: {q} Answer:`` after the image
-  (not a target) and the most common answer as the target (a supervised upper bound, not Frozen's training).
+  (not a target) and the most common answer as the target (a supervised upper bound, not Frozen's training); with
+  ``question_types``, only the questions of those types.
 - ``pairs``: consecutive items make one training sequence (``harness.models.objectives``).
 - ``train_mix``: each sequence comes from one source, drawn by share (train_data takes what the shares leave),
   its items uniformly from that source's training captions, by an RNG seeded by (seed, step). A mix source
@@ -73,6 +74,23 @@ def variant(text: str, rng: random.Random) -> str:
     return rng.choice(SHAPE_VARIANTS).format(c=m.group(1), s=m.group(2)) if m else text
 
 
+def question_rows(recipe: Recipe, dataset: Dataset) -> list:
+    """train_data's training-split questions, only those of the recipe's ``question_types`` where it names some."""
+    rows = dataset.splits.get("train", [])
+    return [r for r in rows if r.question_type in recipe.question_types] if recipe.question_types else rows
+
+
+def check_question_types(recipe: Recipe) -> None:
+    """Every type in the recipe's ``question_types`` is one that train_data's training questions have."""
+    if not recipe.question_types:
+        return
+    known = sorted({r.question_type for r in sources.load(recipe.train_data).splits.get("train", [])} - {""})
+    for name in recipe.question_types:
+        if name not in known:
+            raise HarnessError(f"recipe '{recipe.name}': question_types: no training question of {recipe.train_data} "
+                               f"has the type '{name}' (its types: {', '.join(known) or 'none'})")  # fmt: skip
+
+
 class TrainSet:
     """The recipe's training sources (train_data, then each train_mix source) and their items."""
 
@@ -94,7 +112,7 @@ class TrainSet:
             return [Item(name, c.image, c.text) for c in dataset.captions.get("train", [])]
         from harness.kinds.base import reference_answer
 
-        rows = dataset.splits.get("train", [])
+        rows = question_rows(self.recipe, dataset)
         return [Item(name, r.image, VQA_TARGET.format(answer=reference_answer(r)),
                      VQA_CONTEXT.format(question=r.question)) for r in rows if r.question and r.answers]  # fmt: skip
 

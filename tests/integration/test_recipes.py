@@ -119,3 +119,38 @@ def test_other_lm_families_train_and_generate(tiny_hub, fast_recipe, lm):
 
     out = model.generate([[Image("x", d.image("test/0")), "Question: what color is the shape? Answer:"]], 3)
     assert isinstance(out[0], str)
+
+
+def _moved(after: torch.nn.Module, before: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """(norm, largest element) of the change of a part's parameters (not its buffers: BatchNorm statistics)."""
+    deltas = [(p.detach() - before[n]).flatten() for n, p in after.named_parameters()]
+    delta = torch.cat(deltas)
+    return float(delta.norm()), float(delta.abs().max())
+
+
+def test_one_step_of_finetuned_moves_the_encoder_as_frozen_does_and_the_lm_at_its_own_rate(tiny_hub, fast_recipe):
+    """From the same initial weights and batch: Adam's first step moves each weight by at most its group's rate
+    (by about it where the gradient is not tiny), so the largest change of each part is its group's rate, and the
+    encoder's update has the same size in both. With one rate for all (lr 1e-5) the encoder would move 30x less."""
+    one_step = [*fast_recipe, "steps=1"]
+    frozen, finetuned = _spec("frozen", one_step), _spec("finetuned", one_step)
+    start = build(frozen)
+    params = {part: {n: p.detach().clone() for n, p in getattr(start, part).named_parameters()}
+              for part in ("encoder", "prefix_map", "lm")}  # fmt: skip
+    assert all(torch.equal(p, params["encoder"][n]) for n, p in build(finetuned).encoder.named_parameters())
+    a, b = train(frozen, progress=False), train(finetuned, progress=False)
+    enc_a, enc_b = _moved(a.encoder, params["encoder"]), _moved(b.encoder, params["encoder"])
+    assert enc_b[0] == pytest.approx(enc_a[0], rel=0.05)  # the same update size
+    assert enc_a[1] == pytest.approx(3e-4, rel=0.01) and enc_b[1] == pytest.approx(3e-4, rel=0.01)
+    assert _moved(b.prefix_map, params["prefix_map"])[1] == pytest.approx(3e-4, rel=0.01)
+    lm_norm, lm_max = _moved(b.lm, params["lm"])
+    assert lm_max == pytest.approx(1e-5, rel=0.01) and _moved(a.lm, params["lm"]) == (0.0, 0.0)
+    # The groups and their rates are in the checkpoint's metadata, counted as `show --recipe` counts them.
+    from harness.models import groups
+
+    meta = checkpoint.load(finetuned.checkpoint_dir, finetuned.fingerprint).meta["param_groups"]
+    counts, _ = groups.count(finetuned.lm.spec, finetuned.encoder, finetuned.recipe)
+    assert meta == {"encoder": {"lr": 3e-4, "params": counts["encoder"]}, "map": {"lr": 3e-4, "params": counts["map"]},
+                    "lm": {"lr": 1e-5, "params": counts["lm"]}}  # fmt: skip
+    assert counts["lm"] == sum(p.numel() for p in b.lm.parameters()) and lm_norm > 0
+    assert set(checkpoint.load(frozen.checkpoint_dir, frozen.fingerprint).meta["param_groups"]) == {"encoder", "map"}

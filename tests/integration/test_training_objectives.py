@@ -41,9 +41,15 @@ def test_models_and_tasks_of_before_keep_their_fingerprints(tiny_hub):
         task = registry.TASKS.get(name)
         assert tasks.fingerprint(task, tasks.load(task)) == task_fingerprint, name
     pytest.importorskip("easy_vqa")
-    assert {name: resolve(name, UNTUNED).fingerprint for name in BEFORE} == BEFORE
+    # finetuned and scratch are other models now (the encoder and map at frozen's rate, the LM at its own); set back
+    # to one rate for all, lr 1e-5, they are the models of before.
+    one_rate = {"lr": 1e-5, "lr_lm": None}
+    before = {n: resolve(n, {**UNTUNED, **(one_rate if n.endswith(("finetuned", "scratch")) else {})}) for n in BEFORE}
+    assert {name: spec.fingerprint for name, spec in before.items()} == BEFORE
+    assert resolve("gpt2-finetuned", UNTUNED).fingerprint != BEFORE["gpt2-finetuned"]
     try:
-        got = {name: resolve(name, UNTUNED).fingerprint for name in BEFORE_SMOLLM2}
+        got = {n: resolve(n, {**UNTUNED, **(one_rate if n.endswith(("finetuned", "scratch")) else {})}).fingerprint
+               for n in BEFORE_SMOLLM2}  # fmt: skip
     except HarnessError as err:
         pytest.skip(f"smollm2 is not on this machine: {err}")
     assert got == BEFORE_SMOLLM2
@@ -54,9 +60,13 @@ def test_a_newer_field_away_from_its_default_makes_another_model(tiny_hub):
     seen = {plain.fingerprint}
     for field, value in [("pairs", 2), ("loss_on", "last"), ("pair_separator", " "), ("caption_style", "varied"),
                          ("train_mix", ["tiny-emoji:0.5"]), ("aux_embed", 0.1), ("lr_schedule", "cosine"),
-                         ("train_text", "vqa")]:  # fmt: skip
+                         ("train_text", "vqa"), ("lr_encoder", 1e-3), ("lr_map", 1e-3)]:  # fmt: skip
         seen.add(resolve("gpt2-frozen", {"train_data": "tiny-shapes", field: value}).fingerprint)
-    assert len(seen) == 9
+    seen.add(resolve("gpt2-supervised", {"train_data": "tiny-shapes", "question_types": ["color"]}).fingerprint)
+    seen.add(resolve("gpt2-finetuned", {"train_data": "tiny-shapes", "lr_lm": 1e-4}).fingerprint)
+    assert len(seen) == 13
+    # A group's rate set to lr's value is still away from its default (unset): another fingerprint, the same training.
+    assert resolve("gpt2-frozen", {"train_data": "tiny-shapes", "lr_map": 3e-4}).fingerprint != plain.fingerprint
     mixed = resolve("gpt2-frozen", {"train_data": "tiny-shapes", "train_mix": ["tiny-emoji:0.5"]})
     from harness.data import sources
 

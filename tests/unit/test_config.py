@@ -9,6 +9,7 @@ import pytest
 from harness import registry
 from harness.config import TaskConfig, load_yaml, parse_overrides, replace_fields
 from harness.errors import HarnessError
+from harness.models import groups
 
 GOOD_TASK = "name: t\nversion: 1\nkind: vqa\nsource: tiny-shapes\nsplit: test\n"
 
@@ -43,19 +44,28 @@ def test_bad_yaml_is_one_line_naming_file_and_field(tmp_path, text, message):
 
 
 def test_recipes_follow_the_design_table():
-    expect = {  # recipe: (train_lm, lm_init, train_encoder, lr, train_images, eval_images)
-        "frozen": (False, "pretrained", True, 3e-4, "real", "real"),
-        "finetuned": (True, "pretrained", True, 1e-5, "real", "real"),
-        "scratch": (True, "random", True, 1e-5, "real", "real"),
-        "train-blind": (False, "pretrained", True, 3e-4, "black", "black"),
-        "linear": (False, "pretrained", False, 3e-4, "real", "real"),
-        "supervised": (False, "pretrained", True, 3e-4, "real", "real"),  # frozen on question-answer pairs
+    # recipe: (train_lm, lm_init, train_encoder, learning rates of the encoder, map and LM, train_images, eval_images)
+    expect = {
+        "frozen": (False, "pretrained", True, (3e-4, 3e-4, None), "real", "real"),
+        "finetuned": (True, "pretrained", True, (3e-4, 3e-4, 1e-5), "real", "real"),  # the LM slower, the rest not
+        "scratch": (True, "random", True, (3e-4, 3e-4, 1e-5), "real", "real"),
+        "train-blind": (False, "pretrained", True, (3e-4, 3e-4, None), "black", "black"),
+        "linear": (False, "pretrained", False, (None, 3e-4, None), "real", "real"),
+        "supervised": (
+            False,
+            "pretrained",
+            True,
+            (3e-4, 3e-4, None),
+            "real",
+            "real",
+        ),  # frozen on question-answer pairs
     }
     assert set(registry.RECIPES.names()) == set(expect)
     assert registry.RECIPES.get("supervised").train_text == "vqa"
     for name, row in expect.items():
         r = registry.RECIPES.get(name)
-        assert (r.train_lm, r.lm_init, r.train_encoder, r.lr, r.train_images, r.eval_images) == row
+        rates = tuple(r.group_lr(g) if g in groups.trained(r) else None for g in ("encoder", "map", "lm"))
+        assert (r.train_lm, r.lm_init, r.train_encoder, rates, r.train_images, r.eval_images) == row
         assert r.betas == (0.9, 0.95)
 
 

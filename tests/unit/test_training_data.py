@@ -13,8 +13,9 @@ import pytest
 from harness import registry
 from harness.config import replace_fields
 from harness.data import sources
+from harness.data.shapes import COLORS, SHAPES
 from harness.errors import HarnessError
-from harness.training.trainset import TrainSet, batch_indices, render
+from harness.training.trainset import TrainSet, batch_indices, check_question_types, render
 
 EASYVQA = "easyvqa"
 
@@ -184,11 +185,31 @@ def test_the_supervised_recipe_trains_on_training_questions_only(easyvqa):
     test_images = {row.image for row in data.splits["test"]}
     items = [it for step in range(25) for it in TrainSet(r).batch(step)]
     assert len(items) == 800
+    assert r.question_types == ("color", "shape") and all(it.target not in (" yes", " no") for it in items)
     for it in items:
         question = it.context.removeprefix("Question: ").removesuffix(" Answer:")
         assert it.context == f"Question: {question} Answer:" and it.target.startswith(" ")
         assert (it.image, question, it.target[1:]) in train and it.image not in test_images
     assert render([items[0]], r) == f"[img:easyvqa/{items[0].image}]{items[0].context}«{items[0].target}<eos>»"
+
+
+def test_question_types_keep_only_training_questions_of_those_types():
+    every = TrainSet(recipe(train_text="vqa", aux_embed=0.0)).pools[0][1]
+    colour = TrainSet(recipe(train_text="vqa", aux_embed=0.0, question_types=("color",))).pools[0][1]
+    both = TrainSet(recipe(train_text="vqa", aux_embed=0.0, question_types=("color", "shape"))).pools[0][1]
+    kinds = Counter("color" if it.target[1:] in COLORS else "shape" if it.target[1:] in SHAPES else it.target[1:]
+                    for it in every)  # fmt: skip
+    assert set(kinds) == {"color", "shape", "yes", "no"}
+    assert colour and all(it.target[1:] in COLORS for it in colour) and len(colour) == kinds["color"]
+    assert len(both) == kinds["color"] + kinds["shape"] and {it.target for it in both} >= {" red", " circle"}
+    assert set(colour) <= set(both) <= set(every)
+
+
+def test_an_unknown_question_type_is_one_line():
+    with pytest.raises(HarnessError) as err:
+        check_question_types(recipe(train_text="vqa", question_types=("color", "colour")))
+    assert str(err.value) == ("recipe 'frozen': question_types: no training question of tiny-shapes has the type "
+                              "'colour' (its types: color, shape, yes/no)")  # fmt: skip
 
 
 def test_a_source_without_training_texts_is_one_line():
