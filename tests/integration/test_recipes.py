@@ -154,3 +154,14 @@ def test_one_step_of_finetuned_moves_the_encoder_as_frozen_does_and_the_lm_at_it
                     "lm": {"lr": 1e-5, "params": counts["lm"]}}  # fmt: skip
     assert counts["lm"] == sum(p.numel() for p in b.lm.parameters()) and lm_norm > 0
     assert set(checkpoint.load(frozen.checkpoint_dir, frozen.fingerprint).meta["param_groups"]) == {"encoder", "map"}
+
+
+def test_an_unknown_question_type_stops_before_training_in_one_line(tiny_hub, fast_recipe, capsys):
+    from tests.robustness.conftest import cli_error
+
+    args = ["train", "--model", "gpt2-supervised", *[a for s in fast_recipe for a in ("--set", s)]]
+    line = cli_error(capsys, [*args, "--set", "question_types=[colour]"])
+    assert line == ("error: recipe 'supervised': question_types: no training question of tiny-shapes has the type "
+                    "'colour' (its types: color, shape, yes/no)")  # fmt: skip
+    spec = _spec("supervised", fast_recipe)
+    assert (spec.recipe.question_types, spec.recipe.aux_embed) == (("color", "shape"), 0.0)
