@@ -53,7 +53,7 @@ VERDICTS = ("holds", "does not hold", "not shown", "not measured")
 # The identity of a cell (every field of a run but its seeds; ``settings``: its kind's cell settings as (name, value)
 # pairs), and what a side's selector field frees from it: cells of A and B are compared where every field not freed by
 # the fields that A or B set is equal. A cell setting (naming's ways, induction) frees itself, within ``settings``.
-IDENTITY = ("version", "lm", "recipe", "task_name", "kind", "variant", "settings", "shots", "images", "limit")
+IDENTITY = ("version", "lm", "recipe", "task_name", "kind", "variant", "settings", "shots", "images", "limit", "split")
 FREES = {"model": ("version", "lm", "recipe"), "lm": ("version", "lm"), "recipe": ("version", "recipe"),
          "shots": ("shots",), "min_shots": ("shots",), "images": ("images",)}  # fmt: skip
 _LISTS = ("model", "lm", "recipe", "task", "kind", "shots", "images")

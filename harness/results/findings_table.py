@@ -73,6 +73,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     out["settings"] = pd.Series([ordered_settings(k, s or {}) for k, s in zip(kinds, settings)], dtype=object)
     train = frame["train_seed"] if "train_seed" in frame else [None] * len(frame)
     out["seed_key"] = [f"{'' if _clean(t) is None else int(t)}/{s}" for t, s in zip(train, frame["seed"])]
+    out["split"] = frame["split"] if "split" in frame else "test"
     out["family"] = frame["model_family"] if "model_family" in frame else frame.get("model_fingerprint", out["model"])
     out["baseline"] = ""
     # A few-shot cell's no-model baselines (the record's ``baselines``) are cells of their own, beside the model's,
@@ -130,7 +131,9 @@ def cell_seed(runs: list[dict]) -> tuple:
     """What identifies a cell for seeding its resamples: model family, task, its variant and settings, shots,
     images, --limit (never the order of the database's rows)."""
     run = runs[0]
-    return tuple(str(run[f]) for f in ("family", "task_name", "variant", "settings", "shots", "images", "limit"))
+    return tuple(
+        str(run[f]) for f in ("family", "task_name", "variant", "settings", "shots", "images", "limit", "split")
+    )
 
 
 def trained_models(runs: list[dict]) -> int:
@@ -160,6 +163,7 @@ def _common(ident: dict, freed: set[str], variants: dict[str, set]) -> str:
     """What the two sides share: model, task with its cell settings (those not compared), shots, images, --limit."""
     task = cell_label(ident["kind"], ident["task_name"], {k: v for k, v in ident["settings"] if k not in freed})
     task += f" [task {ident['variant']}]" if len(variants.get(ident["task_name"], ())) > 1 else ""
+    task += " [dev]" if ident["split"] == "dev" else ""
     parts = [] if "version" in freed else [ident["version"]]
     parts += [task] + ([] if "shots" in freed else [f"{ident['shots']}-shot"])
     text = " ".join(parts) + (f" (first {ident['limit']})" if ident["limit"] else "")
@@ -341,4 +345,6 @@ def markdown(table: pd.DataFrame, notes: list[str], alpha: float = 0.05) -> str:
 
 def csv(table: pd.DataFrame) -> str:
     """The table as CSV, one row per row, points to 4 decimals."""
-    return table.round({"effect": 4, "ci95_low": 4, "ci95_high": 4, "detectable": 4}).to_csv(index=False)
+    counts = {c: "Int64" for c in ("n_items", "trained_a", "trained_b")}  # whole numbers, blank where unmeasured
+    table = table.astype(counts).round({"effect": 4, "ci95_low": 4, "ci95_high": 4, "detectable": 4})
+    return table.to_csv(index=False)

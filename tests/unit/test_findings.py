@@ -256,3 +256,86 @@ def test_a_naming_setting_is_not_a_task_variant(tmp_path):
     plain = _variant(run("plain"))
     assert plain == _variant(run("ranked", answer="rank")) == _variant(run("five", ways=5, induction=True))
     assert plain != _variant(run("other", query_vendor="google"))
+
+
+def _recipe(folder: Path, **recipe) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["recipe"] = recipe
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_failed_control_one_trained_model_per_side_and_what_else_the_recipes_change(tmp_path):
+    ids = [f"q{i}" for i in range(30)]
+    frozen = _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 20) for i, q in enumerate(ids)})
+    supervised = _run(tmp_path, "gpt2-supervised", "real", 1, 0, {q: float(i < 2) for i, q in enumerate(ids)})
+    _recipe(frozen, name="frozen", aux_embed=1.0, steps=120, train_text="captions")
+    # train_text is what supervised is about (its file sets it); aux_embed and steps were changed beside it.
+    _recipe(supervised, name="supervised", aux_embed=0.0, steps=500, train_text="vqa", seed=7)
+    table, notes = measure(_frame(tmp_path), load_findings(findings_path("frozen")))
+    (row,) = [r for r in table.itertuples() if r.finding == "the supervised upper bound beats frozen (control)"]
+    assert row.verdict == "does not hold" and row.control == "failed" and row.p_holm < 0.05
+    assert (row.trained_a, row.trained_b) == (1, 1) and row.also_differ == "aux_embed, steps"
+    text = markdown(table, notes)
+    line = next(x for x in text.splitlines() if x.startswith("| the supervised upper bound"))
+    assert "does not hold: **control failed** (1 trained model per side)" in line
+    assert any(n.startswith("control failed: the supervised upper bound beats frozen (control), in 1 cell(s): the "
+                            "comparisons it guards (frozen generalises") for n in notes)  # fmt: skip
+    assert any(n.endswith("these models also differ in: aux_embed, steps") for n in notes)
+
+
+def test_a_control_that_holds_is_not_flagged_and_guards_must_name_findings(tmp_path):
+    ids = [f"q{i}" for i in range(30)]
+    _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 2) for i, q in enumerate(ids)})
+    _run(tmp_path, "gpt2-supervised", "real", 1, 0, {q: float(i < 25) for i, q in enumerate(ids)})
+    table, notes = measure(_frame(tmp_path), load_findings(findings_path("frozen")))
+    (row,) = [r for r in table.itertuples() if r.finding == "the supervised upper bound beats frozen (control)"]
+    assert row.verdict == "holds" and row.control == "held" and not any("control failed" in n for n in notes)
+    path = tmp_path / "mine.yaml"
+    path.write_text("findings: [{name: x, claim: b > a, a: {images: black}, b: {images: real}, control: true, "
+                    "guards: [y]}]")  # fmt: skip
+    with pytest.raises(HarnessError, match="field 'guards': no finding named 'y'"):
+        load_findings(path)
+    path.write_text("findings: [{name: x, claim: b > a, a: {images: black}, b: {images: real}, guards: [x]}]")
+    with pytest.raises(HarnessError, match="only a control"):
+        load_findings(path)
+
+
+def test_a_finding_can_compare_a_model_with_a_no_model_baseline(tmp_path):
+    ids = [f"q{i}" for i in range(40)]
+    folder = _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 30) for i, q in enumerate(ids)})
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "baselines": {"copy_last": 25.0}}))
+    samples = [{"id": q, "score": float(i < 30), "baselines": {"copy_last": float(i < 10)}} for i, q in enumerate(ids)]
+    (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    path = tmp_path / "mine.yaml"
+    path.write_text("findings: [{name: beats copying, claim: b > a, where: {recipe: frozen}, "
+                    "a: {images: 'baseline:copy_last'}, b: {images: real}}]")  # fmt: skip
+    table, _ = measure(_frame(tmp_path), load_findings(path))
+    (row,) = table.itertuples()
+    assert row.cells == "gpt2-frozen easyvqa-tiny 1-shot: real vs no model: copy last shot"
+    assert row.effect == pytest.approx(50.0) and row.n == 40 and row.verdict == "holds"
+
+
+def test_findings_take_test_runs_unless_another_split_is_asked(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    ids = [f"q{i}" for i in range(20)]
+    for images, right in (("real", 15), ("black", 5)):
+        test = _run(tmp_path, "gpt2-frozen", images, 1, 0, {q: float(i < right) for i, q in enumerate(ids)})
+        dev = test.with_name(test.name + "-dev")
+        shutil.copytree(test, dev)
+        metrics = json.loads((dev / "metrics.json").read_text())
+        (dev / "metrics.json").write_text(json.dumps({**metrics, "split": "dev"}))
+    _frame(tmp_path)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    path = tmp_path / "mine.yaml"
+    path.write_text("findings: [{name: images, claim: b > a, a: {images: black}, b: {images: real}}]")
+    cells = {}
+    for split in ("test", "dev", "all"):
+        assert main(["findings", "--findings", str(path), "--format", "csv", "--split", split]) == 0
+        cells[split] = [line.split(",")[2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert cells["test"] == ["gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out"]
+    assert cells["dev"] == ["gpt2-frozen easyvqa-tiny [dev] 1-shot: real vs blacked out"]
+    assert sorted(cells["all"]) == sorted(cells["test"] + cells["dev"])
+    assert main(["findings", "--findings", str(path), "--format", "csv"]) == 0  # test by default
+    assert [line.split(",")[2] for line in capsys.readouterr().out.splitlines()[1:]] == cells["test"]

@@ -183,3 +183,48 @@ def test_compare_resamples_items_with_all_their_seeds(tmp_path):
     # so is every resample's; the test sees 50 per-item means of +0.5, not 100 independent items.
     assert row.ci95_low == row.ci95_high == 50.0
     assert row.test == "paired_permutation" and row.p_value == pytest.approx(1 / 10_001) and row.p_floor
+
+
+def test_no_model_baselines_are_rows_of_their_own_beside_the_models():
+    rows = frame()
+    rows["shots"] = 1
+    rows["baselines"] = [{"copy_last": 40.0, "majority": 30.0}, {"copy_last": 44.0, "majority": 30.0}, {}]
+    old = frame().assign(shots=1)  # records from before baselines: no such column at all
+    table = comparison(rows)
+    assert table.loc["no model: copy last shot", "vqav2 1-shot"] == "42.00 (n=2)"
+    assert table.loc["no model: majority answer of the shots", "vqav2 1-shot"] == "30.00 (n=2)"
+    assert table.loc["gpt2-frozen", "vqav2 1-shot"] == comparison(old).loc["gpt2-frozen", "vqav2 1-shot"]
+    assert not any(i.startswith("no model") for i in comparison(old).index)
+
+
+def test_precision_shows_only_where_the_runs_hold_several():
+    rows = frame()
+    assert "gpt2-frozen" in comparison(rows.assign(precision="fp32")).index
+    rows["precision"] = ["fp32", "bf16", "fp32"]
+    table = comparison(rows)
+    assert table.loc["gpt2-frozen [fp32]", "vqav2 0-shot"] == "30.00 (n=1)"  # never averaged with bf16
+    assert table.loc["gpt2-frozen [bf16]", "vqav2 0-shot"] == "32.00 (n=1)"
+
+
+def test_the_leaderboard_does_not_depend_on_the_order_of_rows_or_samples(tmp_path):
+    """Continuous scores over two seeds (where the order of seeds and of samples would move a bootstrap that is not
+    seeded by its cell): the same CSV from the rows in either order and the samples written in either order."""
+    import json
+
+    import numpy as np
+
+    from harness.results.tables import leaderboard
+
+    rng = np.random.default_rng(5)
+    cells = {("a", "real", seed): {f"q{i}": float(rng.random()) for i in range(40)} for seed in (0, 1)}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    frame = _runs_frame(tmp_path / "one", cells)
+    shuffled = _runs_frame(tmp_path / "two", {k: dict(reversed(v.items())) for k, v in reversed(cells.items())})
+    extra = dict(lm="gpt2", recipe="frozen", metric="CIDEr", partial=False, harness_version="1", created="2026")
+    boards = []
+    for runs in (frame, shuffled):
+        runs = runs.assign(**extra, score=[100 * np.mean(list(json.loads(line)["score"] for line in
+                                                             open(f"{d}/samples.jsonl"))) for d in runs["run_dir"]])  # fmt: skip
+        boards.append(leaderboard(runs).to_csv(index=False))
+    assert boards[0] == boards[1]
