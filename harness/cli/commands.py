@@ -187,7 +187,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results_frame(pattern: str = "*", rebuild: bool = False):
+def _results_frame(pattern: str = "*", rebuild: bool = False, split: str = "all"):
+    """The runs of tasks matching ``pattern`` on ``split``: test, dev or all (records before splits are test)."""
     import fnmatch
 
     from harness import paths
@@ -206,8 +207,8 @@ def _results_frame(pattern: str = "*", rebuild: bool = False):
         return frame
     # The pattern matches the task's name, or its label with a naming setting ("emoji-open 5-way").
     keep = [
-        fnmatch.fnmatchcase(t, pattern) or fnmatch.fnmatchcase(n, pattern)
-        for t, n in zip(frame["task"], frame["task_name"])
+        (fnmatch.fnmatchcase(t, pattern) or fnmatch.fnmatchcase(n, pattern)) and split in ("all", s)
+        for t, n, s in zip(frame["task"], frame["task_name"], frame["split"])
     ]
     return frame[keep]
 
@@ -231,27 +232,30 @@ def _print_table(table, fmt: str) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.results import tables
+    from harness.results.findings import check_alpha
 
-    frame = _results_frame(args.task)
-    found = tables.comparisons(frame, args.baseline)
+    alpha = check_alpha(args.alpha)
+    frame = _results_frame(args.task, split=args.split)
+    found = tables.comparisons(frame, args.baseline, alpha)
     if args.format == "csv":
         print(found.to_csv(index=False), end="")
     else:
-        _print_table(tables.compare(frame, args.baseline), args.format)
-    print(tables.compare_footer(found))
+        _print_table(tables.compare(frame, args.baseline, alpha), args.format)
+    print(tables.compare_footer(found, alpha))
     return 0
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
     from harness import paths
     from harness.results import findings_table
-    from harness.results.findings import findings_path, load_findings
+    from harness.results.findings import check_alpha, findings_path, load_findings
 
+    alpha = check_alpha(args.alpha)
     spec = load_findings(findings_path(args.findings))  # a bad file fails before the results are read
     if args.out and Path(args.out).is_dir():
         raise HarnessError(f"--out {args.out}: is a folder; name the file to write")
-    table, notes = findings_table.measure(_results_frame(args.task), spec)
-    text = findings_table.csv(table) if args.format == "csv" else findings_table.markdown(table, notes)
+    table, notes = findings_table.measure(_results_frame(args.task, split=args.split), spec, alpha)
+    text = findings_table.csv(table) if args.format == "csv" else findings_table.markdown(table, notes, alpha)
     if args.out:
         paths.atomic_write_text(Path(args.out), text)
         print(f"{args.out}: {len(table)} rows")
@@ -301,9 +305,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise HarnessError(
             f"--csv {args.csv}: is a folder; name the CSV file to write, e.g. {Path(args.csv) / 'leaderboard.csv'}"
         )
-    board = tables.leaderboard(_results_frame())
+    board = tables.leaderboard(_results_frame(split=args.split))
     paths.atomic_write_text(Path(args.csv), board.to_csv(index=False))
     print(f"{args.csv}: {len(board)} rows")
+    return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from harness.metrics.power import plan
+
+    print(plan(args.effect, args.base, args.draws, args.alpha, args.power, args.metric), end="")
     return 0
 
 

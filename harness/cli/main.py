@@ -95,6 +95,17 @@ def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     )
 
 
+def _split_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", choices=["test", "dev", "all"], default="test",
+                   help="the runs of this task split only (default test: tune on dev, report on test); all: both")  # fmt: skip
+
+
+def _verdict_args(p: argparse.ArgumentParser) -> None:
+    _split_arg(p)
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="significance level of the Holm-adjusted p-values, between 0 and 1 (default 0.05)")  # fmt: skip
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line too, with exit status 2."""
 
@@ -164,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="the model every other row is compared with, e.g. gpt2-frozen")
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md")
+    _verdict_args(p)
     p = sub.add_parser(
         "findings",
         help="a paper's findings (Frozen's by default) checked on the runs: effect, paired 95%% CI, p, verdict",
@@ -175,6 +187,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--format", choices=["md", "csv"], default="md")
     p.add_argument("--out", help="write the table to this file instead of printing it")
+    _verdict_args(p)
     p = sub.add_parser("plot", help="few-shot curves and ablation bar charts as PNG")
     p.add_argument("--task", default="*", help="task name pattern")
     p.add_argument("--out", default="plots", help="output folder")
@@ -185,6 +198,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=24, help="samples shown per run")
     p = sub.add_parser("leaderboard", help="export the leaderboard (one row per task, shots, model, images)")
     p.add_argument("--csv", required=True, help="output file, e.g. results/leaderboard.csv")
+    _split_arg(p)
+    p = sub.add_parser("power", help="items (episodes) and few-shot draws needed to detect an effect at 80%% power",
+                       description="How many items and draws per item a paired comparison needs to detect --effect "
+                       "points over a --base score under the test of `findings` and `compare` (normal approximation, "
+                       "checked by a seeded simulation of that test).")  # fmt: skip
+    p.add_argument("--effect", type=float, required=True, help="the difference to detect, in points (e.g. 5)")
+    p.add_argument("--base", type=float, required=True, help="the reference side's score, in points (e.g. 50)")
+    p.add_argument("--draws", type=int, default=2, help="few-shot draws (seeds) per item (default 2)")
+    p.add_argument("--alpha", type=float, default=0.05, help="the test's level, two-sided (default 0.05)")
+    p.add_argument("--power", type=float, default=0.8, help="the chance of detecting the effect (default 0.8)")
+    p.add_argument("--metric", default="binary", help="binary (right or wrong, the default) or vqa (partial credit)")
     p = sub.add_parser("list", help="list models, lms, encoders, recipes or tasks")
     p.add_argument("what", choices=["models", "lms", "encoders", "recipes", "tasks"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard, e.g. 'gpt2*'")
@@ -256,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
 
 # Commands that read results and never load a model: they start without torch or transformers, and only read
 # the harness home (a read-only one will do).
-_NO_MODELS = frozenset({"table", "compare", "findings", "plot", "report", "leaderboard", "list", "doctor"})
+_NO_MODELS = frozenset({"table", "compare", "findings", "plot", "report", "leaderboard", "list", "doctor", "power"})
 # Commands whose pre-flight (harness.evaluation.preflight) checks the home with everything else they need, in one message.
 _PREFLIGHT = frozenset({"run", "eval", "train", "sweep", "check"})
 

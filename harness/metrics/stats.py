@@ -1,14 +1,30 @@
 """Error bars and significance: percentile bootstrap confidence intervals of a mean score, exact and
 permutation p-values for paired comparisons, Holm's correction for several of them at once.
 
-numpy only (no scipy): the binomial tail and the permutation distributions are computed here."""
+numpy only (no scipy): the binomial tail and the permutation distributions are computed here.
+
+Every random draw here takes a ``seed``; the results side seeds each cell by its identity (``seed_of``), so a
+table regenerates digit for digit whatever order the runs were indexed in."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
+
+# Random sign flips of the permutation test: its smallest p-value is 1 / (PERMUTATION_RESAMPLES + 1).
+PERMUTATION_RESAMPLES = 10_000
+
+
+def seed_of(*parts) -> int:
+    """A seed from what identifies a cell (task, model fingerprint, images, shots, limit...): the same cell always
+    draws the same resamples, whatever else the table holds and in whatever order its rows came."""
+    text = json.dumps([str(p) for p in parts])
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
 def bootstrap_ci(
@@ -117,7 +133,7 @@ _PERMUTATION_TIE_TOLERANCE = 1e-10
 
 
 def paired_permutation_p(
-    baseline: Sequence[float], other: Sequence[float], resamples: int = 10_000, seed: int = 0
+    baseline: Sequence[float], other: Sequence[float], resamples: int = PERMUTATION_RESAMPLES, seed: int = 0
 ) -> float:
     """Two-sided paired sign-flip permutation p-value for the mean difference ``other - baseline``.
 
@@ -171,7 +187,7 @@ def paired_permutation_p(
 
 
 def paired_p_value(
-    baseline: Sequence[float], other: Sequence[float], resamples: int = 10_000, seed: int = 0
+    baseline: Sequence[float], other: Sequence[float], resamples: int = PERMUTATION_RESAMPLES, seed: int = 0
 ) -> tuple[float, str]:
     """(p, method) for "other differs from baseline" on paired per-item scores.
 
@@ -277,3 +293,69 @@ def paired_two_level_bootstrap_ci(
     mean = float(np.mean([values.mean() for values in per_seed]))
     low, high = two_level_bootstrap_ci(per_seed, confidence=confidence, resamples=resamples, seed=seed)
     return mean, low, high
+
+
+# ----------------------------------------------------------------------------------------------------
+# Items drawn several times (few-shot seeds): one cluster each
+
+
+def at_floor(p: float, test: str, resamples: int = PERMUTATION_RESAMPLES) -> bool:
+    """Whether a p-value is the smallest a ``resamples``-flip permutation test can give: the true p is at most it."""
+    return test == "paired_permutation" and p <= (1 + 1e-9) / (resamples + 1)
+
+
+def item_means(values: dict[tuple[str, str], float]) -> dict[str, float]:
+    """Per-item means of scores keyed by (seed, item id): an item's draws (few-shot seeds) are one unit."""
+    sums: dict[str, list[float]] = {}
+    for (_, item), value in values.items():
+        sums.setdefault(item, []).append(value)
+    return {item: sum(v) / len(v) for item, v in sorted(sums.items())}
+
+
+def clustered_bootstrap_ci(
+    values: dict[tuple[str, str], float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean of per-seed means, low, high) of scores (or paired differences) keyed by (seed, item id), resampling
+    items as clusters: each bootstrap sample draws items with replacement and takes every draw (seed) of a drawn
+    item with it, so draws of one item never count as independent items. With one seed this is the ordinary item
+    bootstrap. Seeds may hold different items; a seed with no drawn item in a resample is left out of its mean."""
+    if not values:
+        raise ValueError("no scores")
+    seeds = sorted({s for s, _ in values})
+    items = sorted({i for _, i in values})
+    row, column = {i: k for k, i in enumerate(items)}, {s: k for k, s in enumerate(seeds)}
+    matrix, present = np.zeros((len(items), len(seeds))), np.zeros((len(items), len(seeds)))
+    for (s, i), value in values.items():
+        matrix[row[i], column[s]], present[row[i], column[s]] = value, 1.0
+    if not np.isfinite(matrix).all():
+        raise ValueError("scores must be finite")
+
+    def grand(weights: np.ndarray) -> np.ndarray:
+        sums, counts = weights @ matrix, weights @ present
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
+        kept = counts > 0
+        return np.where(kept, means, 0.0).sum(axis=1) / kept.sum(axis=1)
+
+    mean = float(grand(np.ones((1, len(items))))[0])
+    rng = np.random.default_rng(seed)
+    rows = max(1, (1 << 22) // len(items))  # bounds memory to a few million weights at a time
+    out = []
+    for start in range(0, resamples, rows):
+        size = min(rows, resamples - start)
+        out.append(grand(rng.multinomial(len(items), np.full(len(items), 1 / len(items)), size=size)))
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(np.concatenate(out), [alpha, 1 - alpha])
+    return mean, float(low), float(high)
+
+
+def detectable(differences: Sequence[float], alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true mean difference a paired two-sided test at ``alpha`` detects with probability ``power``,
+    from the observed per-item differences (their spread and number): (z(1 - alpha/2) + z(power)) sd / sqrt(n).
+    The normal approximation; ``harness.metrics.power`` checks it against the harness's own test. NaN for fewer than
+    two items."""
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) < 2:
+        return float("nan")
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    return float(z * d.std(ddof=1) / math.sqrt(len(d)))

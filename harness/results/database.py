@@ -43,11 +43,14 @@ CREATE TABLE IF NOT EXISTS runs (
     created TEXT,
     metrics_json TEXT,
     kind TEXT,
-    cell_settings TEXT
+    cell_settings TEXT,
+    split TEXT,
+    baselines TEXT
 )
 """
-# Columns added since the first schema: a database made before them gets them, empty (``_kind_and_settings``).
-_ADDED = {"kind": "TEXT", "cell_settings": "TEXT"}
+# Columns added since the first schema: a database made before them gets them, empty (``_kind_and_settings``; split
+# and baselines are read from the record where their column is empty).
+_ADDED = {"kind": "TEXT", "cell_settings": "TEXT", "split": "TEXT", "baselines": "TEXT"}
 
 
 class ResultsDB:
@@ -164,7 +167,8 @@ class ResultsDB:
             "ci_high": record.ci95[1], "n": record.n, "partial": int(bool(record.partial)),
             "harness_version": __version__, "created": created,
             "metrics_json": json.dumps(record.to_json(), sort_keys=True), "kind": record.kind,
-            "cell_settings": json.dumps(record.cell_settings, sort_keys=True),
+            "cell_settings": json.dumps(record.cell_settings, sort_keys=True), "split": record.split or "test",
+            "baselines": json.dumps(record.baselines, sort_keys=True),
         }  # fmt: skip
 
     def _row_of(self, run: RunDir, created: str | None = None) -> dict:
@@ -235,6 +239,11 @@ class ResultsDB:
                          for m, t, k, c in zip(metrics, frame["task"], frame["kind"], frame["cell_settings"])]  # fmt: skip
         # One cell is one task fingerprint: runs of a label under other task settings or data say what differs.
         frame["task"] = distinguish(frame)
+        # Runs on the dev split (for tuning) are cells of their own, labelled; no-model baselines ride with their run.
+        frame["split"] = [m.get("split") or "test" for m in metrics]
+        frame["baselines"] = [m.get("baselines") or {} for m in metrics]
+        frame["precision"] = [m.get("precision") or "" for m in metrics]
+        frame["task"] = [t + (" [dev]" if s == "dev" else "") for t, s in zip(frame["task"], frame["split"])]
         # One row per cell and seed: a run recorded again under a newer record format replaces the old.
         keys = ["model", "model_fingerprint", "images", "task", "task_fingerprint", "shots", "limit", "seed"]
         return frame.sort_values("created", kind="stable").drop_duplicates(keys, keep="last").reset_index(drop=True)

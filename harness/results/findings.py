@@ -20,16 +20,22 @@ any task kind by name (naming's ``ways``, ``repeats``, ``induction``, ``answer``
 ``a`` and ``b`` name what the two sides differ in; everything else must be equal for two cells to be compared
 (``task`` and ``kind`` belong under ``where``: items pair within one task).
 
-Verdicts, with the effect oriented so that positive is the claimed direction (B - A for "b > a", A - B for
-"a > b") and [low, high] its paired 95% CI in points:
+A finding may also say ``control: true`` (a check that the setup works, not a claim of the paper: its rows print
+**control failed** where it does not hold) and ``guards: [names]`` (the findings a failed control makes suspect).
 
-- "holds": low > margin (the whole CI on the claimed side);
-- "does not hold": high <= margin (the CI holds no effect the claim makes: all of it on the other side, or at 0);
-- "not shown": low <= margin < high (the CI spans the margin, 0 by default);
+Verdicts, with the effect oriented so that positive is the claimed direction (B - A for "b > a", A - B for
+"a > b"), [low, high] its paired 95% CI in points and p the Holm-adjusted p-value of the row, at level alpha
+(``--alpha``, 0.05 by default):
+
+- "holds": low > margin (the whole CI on the claimed side) and p < alpha;
+- "does not hold": high <= margin (the CI holds no effect the claim makes: all of it on the other side, or at 0)
+  and p < alpha;
+- "not shown": anything else: the CI spans the margin, or the correction for the table's other comparisons leaves
+  p at alpha or above;
 - "not measured": no runs of one side or no items the two sides share.
 
-For "a near zero" (absolute score s of A, CI [low, high], threshold t): "holds" when high < t, "does not hold" when
-low >= t, "not shown" when low < t <= high, "not measured" when A has no runs.
+For "a near zero" (absolute score s of A, CI [low, high], threshold t; no p-value): "holds" when high < t, "does
+not hold" when low >= t, "not shown" when low < t <= high, "not measured" when A has no runs.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ VERDICTS = ("holds", "does not hold", "not shown", "not measured")
 # The identity of a cell (every field of a run but its seeds; ``settings``: its kind's cell settings as (name, value)
 # pairs), and what a side's selector field frees from it: cells of A and B are compared where every field not freed by
 # the fields that A or B set is equal. A cell setting (naming's ways, induction) frees itself, within ``settings``.
-IDENTITY = ("version", "lm", "recipe", "task_name", "kind", "variant", "settings", "shots", "images", "limit")
+IDENTITY = ("version", "lm", "recipe", "task_name", "kind", "variant", "settings", "shots", "images", "limit", "split")
 FREES = {"model": ("version", "lm", "recipe"), "lm": ("version", "lm"), "recipe": ("version", "recipe"),
          "shots": ("shots",), "min_shots": ("shots",), "images": ("images",)}  # fmt: skip
 _LISTS = ("model", "lm", "recipe", "task", "kind", "shots", "images")
@@ -94,6 +100,8 @@ class Finding:
     threshold: float = 5.0
     margin: float = 0.0
     note: str = ""
+    control: bool = False  # a check that the setup works: "control failed" where it does not hold
+    guards: tuple[str, ...] = ()  # the findings a failed control makes suspect, by name
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,8 @@ class FindingSpec:
     margin: float
     note: str
     contrast: tuple[str, ...] = ()  # the selector fields that a or b set: what the two sides differ in
+    control: bool = False
+    guards: tuple[str, ...] = ()
 
     @property
     def absolute(self) -> bool:
@@ -161,9 +171,10 @@ def _selector(data: Any, where: str, side: bool) -> Selector:
     selector = Selector(**{**selector.__dict__, "settings": tuple(settings)})
 
     for image in selector.images:
-        if image not in conditions.LABELS:
+        if image not in conditions.LABELS and not (image.startswith("baseline:") and len(image) > len("baseline:")):
             raise HarnessError(f"{where}: field 'images': unknown image condition '{image}' "
-                               f"(known: {', '.join(conditions.LABELS)})")  # fmt: skip
+                               f"(known: {', '.join(conditions.LABELS)}, or "
+                               "baseline:NAME, a no-model baseline such as baseline:copy_last)")  # fmt: skip
     for kind in selector.kind:
         if kind not in KINDS:
             raise HarnessError(f"{where}: field 'kind': unknown task kind '{kind}' (known: {', '.join(KINDS.names())})")
@@ -182,20 +193,23 @@ def _finding(raw: Any, where: str) -> FindingSpec:
         raise HarnessError(f"{where}: field 'threshold' must be a positive number of points, got {finding.threshold}")
     if not (math.isfinite(finding.margin) and finding.margin >= 0):
         raise HarnessError(f"{where}: field 'margin' must be 0 or more points, got {finding.margin}")
+    if finding.guards and not finding.control:
+        raise HarnessError(f"{where}: field 'guards': only a control (control: true) guards other findings")
+    extra = {"control": finding.control, "guards": tuple(finding.guards)}
     common = _selector(finding.where, f"{where}: where", side=False)
     a = _selector(finding.a, f"{where}: a", side=True)
     b = _selector(finding.b, f"{where}: b", side=True) if finding.b else None
     if claim == "a near zero":
         if b is not None:
             raise HarnessError(f"{where}: field 'b': a 'near zero' claim is about side a alone")
-        return FindingSpec(finding.name, claim, common.merged(a), None, finding.threshold, 0.0, finding.note)
+        return FindingSpec(finding.name, claim, common.merged(a), None, finding.threshold, 0.0, finding.note, **extra)
     if b is None or not (a.set_fields() or b.set_fields()):
         raise HarnessError(f"{where}: field 'b': a paired claim needs sides a and b that differ (in model, lm, "
                            "recipe, shots, min_shots, images or a task kind's cell setting, such as ways)")  # fmt: skip
     sides = [*a.set_fields(), *b.set_fields()]
     contrast = tuple(k for k in FREES if k in sides) + tuple(dict.fromkeys(k for k in sides if k not in FREES))
     return FindingSpec(finding.name, claim, common.merged(a), common.merged(b), finding.threshold, finding.margin,
-                       finding.note, contrast)  # fmt: skip
+                       finding.note, contrast, **extra)  # fmt: skip
 
 
 def findings_path(name: str) -> Path:
@@ -220,11 +234,25 @@ def load_findings(path: Path) -> Findings:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise HarnessError(f"{path}: finding name '{twice[0]}' is declared twice")
+    for f in found:
+        unknown = [g for g in f.guards if g not in names]
+        if unknown:
+            raise HarnessError(f"{path}: finding '{f.name}': field 'guards': no finding named '{unknown[0]}' in the "
+                               "file")  # fmt: skip
     return Findings(path, found, spec.description, spec.note)
 
 
-def verdict(claim: str, low: float | None, high: float | None, threshold: float = 5.0, margin: float = 0.0) -> str:
-    """The verdict of a measured finding from its 95% CI in points (None: not measured). See the module's text."""
+def check_alpha(alpha: float) -> float:
+    """``--alpha``: a level strictly between 0 and 1, else one line naming it."""
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0 < alpha < 1):
+        raise HarnessError(f"--alpha must lie between 0 and 1 (exclusive), got {alpha:g}")
+    return float(alpha)
+
+
+def verdict(claim: str, low: float | None, high: float | None, threshold: float = 5.0, margin: float = 0.0,
+            p: float | None = None, alpha: float = 0.05) -> str:  # fmt: skip
+    """The verdict of a measured finding from its 95% CI in points (None: not measured) and, for a paired claim, its
+    Holm-adjusted p-value (None: no test, so nothing is shown). See the module's text."""
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return "not measured"
     if claim == "a near zero":
@@ -233,4 +261,7 @@ def verdict(claim: str, low: float | None, high: float | None, threshold: float 
         low, high = -high, -low
     elif claim != "b > a":
         raise ValueError(f"unknown claim {claim!r}")
+    significant = p is not None and not math.isnan(p) and p < alpha
+    if not significant:
+        return "not shown"
     return "holds" if low > margin else "does not hold" if high <= margin else "not shown"

@@ -3,9 +3,11 @@ database, one row per pair of cells it compares (or per cell, for an absolute cl
 
 A cell is every run of one model version, task (and its settings), shots, image condition and --limit, over its
 seeds. Two cells are compared on the items they share, keyed by (training and few-shot seed, item id): the effect is
-the mean of per-seed mean differences B - A in points, its 95% CI a paired bootstrap over items (two-level, seeds
-then items, where several seeds are shared), its p-value a paired test (exact McNemar for 0/1 scores, else a
-sign-flip permutation test), Holm-adjusted over every p-value of the table. Reads run records and samples only.
+the mean of per-seed mean differences B - A in points; the draws (seeds) of one item are one cluster: its 95% CI is a
+bootstrap that resamples items with all their draws, its p-value a paired test on per-item means (exact McNemar for
+0/1 scores, else a sign-flip permutation test), Holm-adjusted over every p-value of the table. Every resampling is
+seeded by the identity of the cells compared (``stats.seed_of``), never by the order of the database's rows. Reads run
+records, samples and run configs (for ``harness.results.guards``) only.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from harness import conditions
 from harness.kinds.base import KINDS, cell_label, cell_settings, ordered_settings
 from harness.metrics import stats
 from harness.results.findings import IDENTITY, Findings, FindingSpec, Selector, verdict
+from harness.results.pairing import absolute, paired  # noqa: F401 - measured here, and named here by tests
 
 COLUMNS = ["finding", "claim", "cells", "n", "n_seeds", "effect", "ci95_low", "ci95_high", "p_value", "test",
-           "p_holm", "verdict"]  # fmt: skip
+           "p_holm", "verdict", "n_items", "p_floor", "detectable", "trained_a", "trained_b", "control",
+           "also_differ"]  # fmt: skip
 _SHORT = {"real": "real", "black": "blacked out", "shuffled": "shuffled", "caption": "as text"}
+BASELINE = "baseline:"  # an image condition of a no-model baseline's pseudo-cell: baseline:copy_last
 
 
 def _variant(run_dir: str) -> str:
@@ -68,7 +73,15 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     out["settings"] = pd.Series([ordered_settings(k, s or {}) for k, s in zip(kinds, settings)], dtype=object)
     train = frame["train_seed"] if "train_seed" in frame else [None] * len(frame)
     out["seed_key"] = [f"{'' if _clean(t) is None else int(t)}/{s}" for t, s in zip(train, frame["seed"])]
-    return out
+    out["split"] = frame["split"] if "split" in frame else "test"
+    out["family"] = frame["model_family"] if "model_family" in frame else frame.get("model_fingerprint", out["model"])
+    out["baseline"] = ""
+    # A few-shot cell's no-model baselines (the record's ``baselines``) are cells of their own, beside the model's,
+    # under the image condition baseline:<name>; their per-item scores are the samples' ``baselines``.
+    pseudo = [{**run, "images": BASELINE + name, "baseline": name}
+              for run, held in zip(out.to_dict("records"), frame.get("baselines", [None] * len(frame)))
+              for name in sorted(held or {})]  # fmt: skip
+    return pd.concat([out, pd.DataFrame(pseudo, columns=out.columns)], ignore_index=True) if pseudo else out
 
 
 def matches(selector: Selector, run: dict) -> bool:
@@ -108,44 +121,24 @@ def scores(runs: list[dict]) -> dict[tuple[str, str], float]:
     out = {}
     for run in runs:
         for sample in read_samples(Path(run["run_dir"]) / "samples.jsonl"):
-            if "skipped" not in sample and sample.get("score") is not None:
-                out[(run["seed_key"], str(sample["id"]))] = float(sample["score"])
+            score = (sample.get("baselines") or {}).get(run["baseline"]) if run.get("baseline") else sample.get("score")
+            if "skipped" not in sample and score is not None:
+                out[(run["seed_key"], str(sample["id"]))] = float(score)
     return out
 
 
-def paired(a: dict[tuple, float], b: dict[tuple, float]) -> dict:
-    """B - A over the items both hold (same seed key and id), in points: n, n_seeds, effect, CI, p and its test.
-    No shared item: n 0 and no numbers."""
-    keys = sorted(a.keys() & b.keys())
-    if not keys:
-        return {"n": 0, "n_seeds": 0}
-    by_seed: dict[str, list[float]] = {}
-    for key in keys:
-        by_seed.setdefault(key[0], []).append(b[key] - a[key])
-    a_list, b_list = [a[k] for k in keys], [b[k] for k in keys]
-    if len(by_seed) > 1:
-        effect, low, high = stats.paired_two_level_bootstrap_ci(list(by_seed.values()))
-    else:
-        effect, low, high = stats.paired_bootstrap_ci(a_list, b_list)
-    p, test = stats.paired_p_value(a_list, b_list)
-    return {"n": len(keys), "n_seeds": len(by_seed), "effect": 100 * effect, "ci95_low": 100 * low,
-            "ci95_high": 100 * high, "p_value": p, "test": test}  # fmt: skip
+def cell_seed(runs: list[dict]) -> tuple:
+    """What identifies a cell for seeding its resamples: model family, task, its variant and settings, shots,
+    images, --limit (never the order of the database's rows)."""
+    run = runs[0]
+    return tuple(
+        str(run[f]) for f in ("family", "task_name", "variant", "settings", "shots", "images", "limit", "split")
+    )
 
 
-def absolute(a: dict[tuple, float]) -> dict:
-    """A's own score in points: the mean of per-seed means, with its bootstrap CI (two-level over seeds)."""
-    by_seed: dict[str, list[float]] = {}
-    for (seed, _), value in sorted(a.items()):
-        by_seed.setdefault(seed, []).append(value)
-    if not by_seed:
-        return {"n": 0, "n_seeds": 0}
-    effect = sum(sum(v) / len(v) for v in by_seed.values()) / len(by_seed)
-    if len(by_seed) > 1:
-        low, high = stats.two_level_bootstrap_ci(list(by_seed.values()))
-    else:
-        low, high = stats.bootstrap_ci(next(iter(by_seed.values())))
-    return {"n": len(a), "n_seeds": len(by_seed), "effect": 100 * effect, "ci95_low": 100 * low,
-            "ci95_high": 100 * high}  # fmt: skip
+def trained_models(runs: list[dict]) -> int:
+    """How many trained models stand behind a cell: its distinct training seeds (a model not trained here: one)."""
+    return len({run["seed_key"].split("/")[0] for run in runs})
 
 
 def _side(ident: dict, freed: set[str]) -> str:
@@ -154,18 +147,31 @@ def _side(ident: dict, freed: set[str]) -> str:
     parts = [ident["version"]] if "version" in freed else []
     parts += [declared[k].side_text(v) for k, v in ident["settings"] if k in freed and k in declared]
     parts += [f"{ident['shots']}-shot"] if "shots" in freed else []
-    parts += [_SHORT.get(ident["images"], ident["images"])] if "images" in freed else []
+    parts += [_short(ident["images"])] if "images" in freed else []
     return " ".join(parts)
+
+
+def _short(images: str) -> str:
+    if images.startswith(BASELINE):
+        from harness.results.tables import baseline_label
+
+        return baseline_label(images[len(BASELINE) :])
+    return _SHORT.get(images, images)
 
 
 def _common(ident: dict, freed: set[str], variants: dict[str, set]) -> str:
     """What the two sides share: model, task with its cell settings (those not compared), shots, images, --limit."""
     task = cell_label(ident["kind"], ident["task_name"], {k: v for k, v in ident["settings"] if k not in freed})
     task += f" [task {ident['variant']}]" if len(variants.get(ident["task_name"], ())) > 1 else ""
+    task += " [dev]" if ident["split"] == "dev" else ""
     parts = [] if "version" in freed else [ident["version"]]
     parts += [task] + ([] if "shots" in freed else [f"{ident['shots']}-shot"])
     text = " ".join(parts) + (f" (first {ident['limit']})" if ident["limit"] else "")
-    return text + ("" if "images" in freed else f", {conditions.label(ident['images'])}")
+    return text + ("" if "images" in freed else f", {_label(ident['images'])}")
+
+
+def _label(images: str) -> str:
+    return _short(images) if images.startswith(BASELINE) else conditions.label(images)
 
 
 def _order(key: tuple) -> tuple:
@@ -186,15 +192,17 @@ def _kept(key: tuple, freed: set[str]) -> tuple:
     return tuple(v for f, v in ident.items() if f not in freed)
 
 
-def _measure_one(finding: FindingSpec, runs: pd.DataFrame, variants: dict) -> tuple[list[dict], str]:
+def _measure_one(finding: FindingSpec, runs: pd.DataFrame, variants: dict, alpha: float) -> tuple[list[dict], str]:
     """The rows of one finding, and a note on cells that had no counterpart."""
+    from harness.results.guards import also_differ
+
     row = {"finding": finding.name, "claim": finding.claim}
     a_cells = cells(runs, finding.a)
     if finding.b is None:
         out = []
         for key in sorted(a_cells, key=_order):
             ident = dict(zip(IDENTITY, key))
-            measured = absolute(scores(a_cells[key]))
+            measured = absolute(scores(a_cells[key]), stats.seed_of(*cell_seed(a_cells[key])))
             out.append({**row, "cells": _common(ident, set(), variants), **measured})
         return out or [{**row, "cells": f"no runs of a ({finding.a.describe()})", "n": 0, "n_seeds": 0}], ""
     b_cells = cells(runs, finding.b)
@@ -211,7 +219,16 @@ def _measure_one(finding: FindingSpec, runs: pd.DataFrame, variants: dict) -> tu
             paired_b.add(other)
             b_ident = dict(zip(IDENTITY, other))
             text = f"{_common(a_ident, freed, variants)}: {_side(b_ident, freed)} vs {_side(a_ident, freed)}"
-            out.append({**row, "cells": text, **paired(scores(a_cells[key]), scores(b_cells[other]))})
+            a_runs, b_runs = a_cells[key], b_cells[other]
+            seed = stats.seed_of(*cell_seed(a_runs), *cell_seed(b_runs))
+            measured = paired(scores(a_runs), scores(b_runs), seed, alpha)
+            if "version" in freed:  # model against model: how many trained models, what else their recipes change
+                measured.update(
+                    trained_a=trained_models(a_runs),
+                    trained_b=trained_models(b_runs),
+                    also_differ=", ".join(also_differ(a_runs[0]["run_dir"], b_runs[0]["run_dir"])),
+                )
+            out.append({**row, "cells": text, **measured})
     lone_b = len(set(b_cells) - paired_b)
     if not out:
         if not a_cells or not b_cells:
@@ -223,18 +240,16 @@ def _measure_one(finding: FindingSpec, runs: pd.DataFrame, variants: dict) -> tu
     return out, note
 
 
-def measure(frame: pd.DataFrame, findings: Findings) -> tuple[pd.DataFrame, list[str]]:
-    """Every finding measured on the results frame: the table (``COLUMNS``) and notes to print under it."""
+def measure(frame: pd.DataFrame, findings: Findings, alpha: float = 0.05) -> tuple[pd.DataFrame, list[str]]:
+    """Every finding measured on the results frame: the table (``COLUMNS``) and notes to print under it. Verdicts
+    at level ``alpha`` on the Holm-adjusted p-values."""
     runs = prepare(frame)
     variants: dict[str, set] = {}
     for name, variant in zip(runs.get("task_name", []), runs.get("variant", [])):
         variants.setdefault(name, set()).add(variant)
     rows, notes = [], []
     for finding in findings.findings:
-        found, note = _measure_one(finding, runs, variants)
-        for row in found:
-            row["verdict"] = verdict(finding.claim, row.get("ci95_low"), row.get("ci95_high"), finding.threshold,
-                                     finding.margin)  # fmt: skip
+        found, note = _measure_one(finding, runs, variants, alpha)
         rows += found
         notes += [note] if note else []
         if finding.note:
@@ -244,6 +259,21 @@ def measure(frame: pd.DataFrame, findings: Findings) -> tuple[pd.DataFrame, list
     table["p_holm"] = float("nan")
     if tested.any():
         table.loc[tested, "p_holm"] = stats.holm(table.loc[tested, "p_value"].astype(float).tolist())
+    specs = {f.name: f for f in findings.findings}
+    table["verdict"] = [
+        verdict(r.claim, _clean(r.ci95_low), _clean(r.ci95_high), specs[r.finding].threshold, specs[r.finding].margin,
+                _clean(r.p_holm), alpha)
+        for r in table.itertuples()
+    ]  # fmt: skip
+    table["control"] = [("held" if v == "holds" else "failed") if specs[f].control and v != "not measured" else ""
+                        for f, v in zip(table["finding"], table["verdict"])]  # fmt: skip
+    for name, spec in specs.items():
+        failed = int(((table["finding"] == name) & (table["control"] == "failed")).sum())
+        if failed:
+            guarded = f" ({'; '.join(spec.guards)})" if spec.guards else ""
+            notes.append(f"control failed: {name}, in {failed} cell(s): the comparisons it guards{guarded} are suspect")
+    for r in (r for r in table.itertuples() if isinstance(r.also_differ, str) and r.also_differ):
+        notes.append(f"{r.finding}: {r.cells}: these models also differ in: {r.also_differ}")
     return table, notes + ([findings.note] if findings.note else [])
 
 
@@ -251,28 +281,59 @@ def _fmt(value, signed: bool, digits: int) -> str:
     return "" if pd.isna(value) else f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-def markdown(table: pd.DataFrame, notes: list[str]) -> str:
+def p_text(p: float, at_floor: bool, resamples: int = stats.PERMUTATION_RESAMPLES) -> str:
+    """A p-value as printed; one whose raw value is at the permutation test's floor 1/(R+1) is an upper bound: "≤"."""
+    if pd.isna(p):
+        return ""
+    return f"≤ {p:.2g}" if at_floor else f"{p:.3g}"
+
+
+def verdict_line(r) -> str:
+    """A row's verdict as the Markdown table prints it: with a failed control, the trained models behind a model
+    comparison where a side has one, and for "not shown" the effect its cell could have detected."""
+    text = r.verdict
+    if r.control == "failed":
+        text += ": **control failed**"
+    if not pd.isna(r.trained_a) and min(r.trained_a, r.trained_b) == 1:
+        a, b = int(r.trained_a), int(r.trained_b)
+        text += " (1 trained model per side)" if a == b else f" ({b} vs {a} trained models)"
+    if r.verdict == "not shown" and not pd.isna(r.detectable):
+        text += f" (could detect ±{r.detectable:.1f})"
+    return text
+
+
+def markdown(table: pd.DataFrame, notes: list[str], alpha: float = 0.05) -> str:
     """The table as GitHub Markdown, with what its numbers are and its notes under it."""
     from tabulate import tabulate
 
     rows = []
     for r in table.itertuples():
         signed = r.claim != "a near zero"
-        n = "" if not r.n else f"{int(r.n)}" + (f" ({int(r.n_seeds)} seeds)" if r.n_seeds > 1 else "")
+        n = "" if not r.n else f"{int(r.n)}"
+        if r.n and r.n_seeds > 1:
+            n += f" ({int(r.n_items)} items x {int(r.n_seeds)} seeds)" if not pd.isna(r.n_items) else ""
         ci = "" if pd.isna(r.ci95_low) else f"[{_fmt(r.ci95_low, signed, 1)}, {_fmt(r.ci95_high, signed, 1)}]"
-        p = "" if pd.isna(r.p_holm) else f"{r.p_holm:.3g}"
-        rows.append([r.finding, r.cells, n, _fmt(r.effect, signed, 2), ci, p, r.verdict])
-    headers = ["finding", "cells compared (B vs A)", "n items", "effect (points)", "95% CI", "p (Holm)", "verdict"]
+        floor = bool(r.p_floor) if not pd.isna(r.p_floor) else False
+        rows.append([r.finding, r.cells, n, _fmt(r.effect, signed, 2), ci, p_text(r.p_value, floor),
+                     p_text(r.p_holm, floor), verdict_line(r)])  # fmt: skip
+    headers = ["finding", "cells compared (B vs A)", "n", "effect (points)", "95% CI", "p", "p (Holm)", "verdict"]
     tested = int(table["p_value"].notna().sum())
+    floor = 1 / (stats.PERMUTATION_RESAMPLES + 1)
     footer = [
-        "effect: B - A in points over the items both cells hold, paired by item id and seed (B named first); for a "
-        "'near zero' claim, A's own score. 95% CI: paired bootstrap over items (two-level, seeds then items, where "
-        f"several seeds are shared). p: exact McNemar for 0/1 scores, else a paired sign-flip permutation test, "
-        f"Holm-adjusted over the {tested} p-value(s) of the table.",
-        "verdict: holds = the CI wholly on the claimed side (beyond the margin; for 'near zero', below the "
-        "threshold); does not hold = the CI wholly on the other side or at it; not shown = the CI spans it; not "
-        "measured = no runs of a side, or no shared items. It reads the CI alone: with few items a bootstrap CI can "
-        "clear 0 while the adjusted p stays above 0.05, so read both.",
+        "effect: B - A in points over the items both cells hold, paired by item id and seed (B named first): the mean "
+        "of per-seed means; for a 'near zero' claim, A's own score. n: item draws (items x few-shot seeds). 95% CI: "
+        "a bootstrap over items, each item resampled with all its draws (draws of one item are one cluster). p: on "
+        "per-item means, exact McNemar for 0/1 scores, else a paired sign-flip permutation test "
+        f"({stats.PERMUTATION_RESAMPLES} flips: ≤ marks a p at its floor 1/{stats.PERMUTATION_RESAMPLES + 1} = "
+        f"{floor:.2g}, and the adjusted value that follows from it), Holm-adjusted over the {tested} p-value(s) of "
+        "the table.",
+        f"verdict: holds = the CI wholly on the claimed side (beyond the margin) and Holm p < {alpha:g}; does not "
+        f"hold = the CI wholly on the other side (or at it) and Holm p < {alpha:g}; not shown = anything else, with "
+        "the effect the cell could have detected (80% power, two-sided, at alpha before the correction, from its "
+        "per-item spread and number); for 'near zero', the CI below the threshold (holds) or above it (does not "
+        "hold); not measured = no runs of a side, or no shared items. A model comparison where a side rests on one "
+        "trained model says so: the difference between two training runs is not in the CI. A control that does not "
+        "hold is a **control failed**: what it guards is suspect.",
     ]
     return (
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
@@ -284,4 +345,6 @@ def markdown(table: pd.DataFrame, notes: list[str]) -> str:
 
 def csv(table: pd.DataFrame) -> str:
     """The table as CSV, one row per row, points to 4 decimals."""
-    return table.round({"effect": 4, "ci95_low": 4, "ci95_high": 4}).to_csv(index=False)
+    counts = {c: "Int64" for c in ("n_items", "trained_a", "trained_b")}  # whole numbers, blank where unmeasured
+    table = table.astype(counts).round({"effect": 4, "ci95_low": 4, "ci95_high": 4, "detectable": 4})
+    return table.to_csv(index=False)

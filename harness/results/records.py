@@ -14,7 +14,7 @@ from typing import Any
 _OPTIONAL = {"per_question_type": None, "skip_bad_samples": False, "skipped": 0, "skipped_examples": [],
              "kind": "", "cell_settings": {}, "events": [], "task_label": "",
              "empty_answers": 0, "model_family": "", "train_seed": None, "precision": "",
-             "precision_reason": ""}  # fmt: skip
+             "precision_reason": "", "split": "", "baselines": {}}  # fmt: skip
 
 
 @dataclass
@@ -49,6 +49,8 @@ class RunRecord:
     train_seed: int | None = None  # the recipe's seed of a model trained by the harness
     precision: str = ""  # what the model computed in (fp32, bf16), where it says
     precision_reason: str = ""  # why (harness.precision)
+    split: str = ""  # the task split evaluated: "dev", or "" for test (records before splits were test)
+    baselines: dict = field(default_factory=dict)  # no-model baselines of a few-shot cell, in points: {"copy_last": ..}
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "corpus"}

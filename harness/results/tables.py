@@ -1,7 +1,10 @@
 """Tables from the results database: the comparison table and the leaderboard export.
 
 Cells are mean ± std over seeds with the seed count; runs made with --limit are partial and
-marked with * wherever they show. Published numbers are extra rows, labelled, never mixed in.
+marked with * wherever they show. Published numbers are extra rows, labelled, never mixed in; so are a few-shot
+cell's no-model baselines ("no model: copy last shot"). Where the runs were computed in more than one precision, each
+row names its own ([bf16]). Every CI is seeded by its cell's identity (``stats.seed_of``) over samples in a fixed
+order, so a table regenerates digit for digit whatever order the runs were indexed in.
 """
 
 from __future__ import annotations
@@ -37,8 +40,20 @@ def model_versions(frame: pd.DataFrame) -> pd.Series:
 
 def _labels(frame: pd.DataFrame) -> pd.Series:
     """Row labels: the model's version (``model_versions``), so two differently trained models are never averaged
-    together, and the image condition."""
-    return model_versions(frame) + frame["images"].map(condition_suffix)
+    together, its precision where the frame holds more than one, and the image condition."""
+    frame = _optional_columns(frame)
+    several = frame["precision"].replace("", pd.NA).nunique() > 1
+    precision = frame["precision"].map(lambda p: f" [{p}]" if several and p else "")
+    return model_versions(frame) + precision + frame["images"].map(condition_suffix)
+
+
+# What each no-model baseline is called in a table row ("no model: copy last shot"); others by their name.
+BASELINE_LABELS = {"copy_last": "copy last shot", "majority": "majority answer of the shots",
+                   "type_prior": "most frequent training answer of the question type"}  # fmt: skip
+
+
+def baseline_label(name: str) -> str:
+    return f"no model: {BASELINE_LABELS.get(name, name.replace('_', ' '))}"
 
 
 def condition_suffix(images: str) -> str:
@@ -59,6 +74,8 @@ def _optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.assign(task_fingerprint=None)
     if "all_empty" not in frame:
         frame = frame.assign(all_empty=False)
+    if "precision" not in frame:
+        frame = frame.assign(precision="")
     if "seed" not in frame:  # a frame of cells, already aggregated over seeds
         return frame
     keys = [f"{'' if pd.isna(t) else int(t)}/{s}" for t, s in zip(frame["train_seed"], frame["seed"])]
@@ -67,7 +84,8 @@ def _optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     frame = _optional_columns(frame)
-    keys = ["model", "model_family", "lm", "recipe", "images", "task", "task_fingerprint", "shots", "limit", "metric"]
+    keys = ["model", "model_family", "lm", "recipe", "images", "task", "task_fingerprint", "shots", "limit", "metric",
+            "precision"]  # fmt: skip
     return (
         frame.groupby(keys, dropna=False)
         .agg(
@@ -105,6 +123,9 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
     cells["column"] = [_column(t, s, n) for t, s, n in zip(cells["task"], cells["shots"], cells["limit"])]
     cells["row"] = _labels(cells)
     table = cells.pivot_table(index="row", columns="column", values="cell", aggfunc="first").fillna("")
+    baselines = _baseline_rows(frame)
+    if baselines:
+        table = pd.concat([table, pd.DataFrame.from_dict(baselines, orient="index")]).fillna("")
     if published is not None and not published.empty:
         from harness.results.published import setting_differences
 
@@ -125,6 +146,23 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
             table = pd.concat([table, pd.DataFrame.from_dict(extra, orient="index")]).fillna("")
     table.index.name = "model"
     return table
+
+
+def _baseline_rows(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """The no-model baselines of the few-shot cells (records' ``baselines``), one row each: per column, the mean over
+    the cell's few-shot seeds (they depend on the prompts alone, not on the model)."""
+    if "baselines" not in frame:
+        return {}
+    scores: dict[tuple[str, str], dict] = {}
+    for task, shots, limit, seed, held in zip(frame["task"], frame["shots"], frame["limit"], frame["seed"],
+                                              frame["baselines"]):  # fmt: skip
+        for name, score in sorted((held or {}).items()):
+            scores.setdefault((baseline_label(name), _column(task, shots, limit)), {})[seed] = float(score)
+    rows: dict[str, dict[str, str]] = {}
+    for (label, column), by_seed in sorted(scores.items()):
+        mean = sum(by_seed.values()) / len(by_seed)
+        rows.setdefault(label, {})[column] = f"{mean:.2f} (n={len(by_seed)})"
+    return rows
 
 
 def _published_label(row: pd.Series, kind: str | None) -> str:
@@ -148,15 +186,15 @@ def _sample_scores(run_dir: str) -> dict[str, float]:
     return {s["id"]: s.get("score") for s in read_samples(Path(run_dir) / "samples.jsonl") if "skipped" not in s}
 
 
-def _samples(run_dir: str) -> list[float]:
-    return list(_sample_scores(run_dir).values())
-
-
-def comparisons(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
+def comparisons(frame: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
     """Every other row (model and image condition) against ``baseline``'s real-image runs, per task x shots:
-    one row each with the mean difference over the same (seed, sample) pairs, its 95% CI (paired bootstrap;
-    two-level, seeds then samples, where the cell has several seeds), a paired p-value (exact McNemar for
-    0/1 scores, else a sign-flip permutation test) and its Holm-adjusted value across the whole table."""
+    one row each with the mean difference over the same (seed, sample) pairs, its 95% CI and paired p-value as
+    ``harness findings`` measures them (``findings_table.paired``: samples resampled with all their seeds, the test on
+    per-sample means), its Holm-adjusted value across the whole table, and the recipe fields the two models also
+    differ in (``harness.results.guards``)."""
+    from harness.results.guards import also_differ
+    from harness.results.pairing import paired
+
     if frame.empty:
         raise HarnessError(f"no finished runs of baseline model '{baseline}' in the results database")
     frame = _optional_columns(frame).assign(row=_labels(frame), version=model_versions(frame))
@@ -180,20 +218,16 @@ def comparisons(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
             if row == base["row"].iloc[0]:
                 continue
             theirs = _paired_scores(runs)
-            pairs = sorted(reference.keys() & theirs.keys())
-            if not pairs:
+            if not reference.keys() & theirs.keys():
                 continue
-            by_seed: dict = {}
-            for key in pairs:
-                by_seed.setdefault(key[0], []).append(theirs[key] - reference[key])
-            if len(by_seed) > 1:
-                delta, low, high = stats.paired_two_level_bootstrap_ci(list(by_seed.values()))
-            else:
-                delta, low, high = stats.paired_bootstrap_ci([reference[k] for k in pairs], [theirs[k] for k in pairs])
-            p, test = stats.paired_p_value([reference[k] for k in pairs], [theirs[k] for k in pairs])
-            out.append({"row": row, "column": _column(task, shots, limit), "delta": 100 * delta, "ci95_low": 100 * low,
-                        "ci95_high": 100 * high, "n": len(pairs), "n_seeds": len(by_seed), "p_value": p,
-                        "test": test})  # fmt: skip
+            seed = stats.seed_of(task, shots, limit, *sorted(set(base_runs["model_family"])),
+                                 *sorted(set(runs["model_family"])), *sorted(set(runs["images"])))  # fmt: skip
+            found = paired(reference, theirs, seed, alpha)
+            differ = also_differ(base_runs["run_dir"].iloc[0], runs["run_dir"].iloc[0])
+            out.append({"row": row, "column": _column(task, shots, limit), "delta": found["effect"],
+                        "ci95_low": found["ci95_low"], "ci95_high": found["ci95_high"], "n": found["n"],
+                        "n_seeds": found["n_seeds"], "p_value": found["p_value"], "test": found["test"],
+                        "n_items": found["n_items"], "p_floor": found["p_floor"], "also_differ": ", ".join(differ)})  # fmt: skip
     if not out:
         raise HarnessError(f"no runs share a task, shots and samples with baseline '{baseline}'")
     table = pd.DataFrame(out)
@@ -204,7 +238,7 @@ def comparisons(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
 def compare(frame: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
     """``comparisons`` as a table: rows = other models and conditions, columns = task x shots, cells
     'delta [low, high] (n=pairs)', marked * where the Holm-adjusted p-value is below ``alpha``."""
-    table = comparisons(frame, baseline)
+    table = comparisons(frame, baseline, alpha)
     cells: dict[str, dict[str, str]] = {}
     for c in table.itertuples():
         mark = "*" if c.p_holm < alpha else ""
@@ -218,15 +252,17 @@ def compare(frame: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataF
 
 
 def compare_footer(table: pd.DataFrame, alpha: float = 0.05) -> str:
-    """What the compare table's numbers are, in one paragraph under it."""
-    seeds = (table["n_seeds"] > 1).any()
-    return (
-        "Δ in points (other - baseline) over the same seed and sample pairs, with a paired bootstrap 95% CI"
-        + (" (two-level where a cell has several seeds: seeds, then samples; two seeds give only a rough interval)"
-           if seeds else "")
-        + f"; * = significant at {alpha:g} after Holm's adjustment for all {len(table)} comparisons of the table "
-        "(p-values: exact McNemar for 0/1 scores, a paired sign-flip permutation test otherwise)"
-    )  # fmt: skip
+    """What the compare table's numbers are, in one paragraph under it, and what else the models differ in."""
+    lines = [
+        "Δ in points (other - baseline) over the same seed and sample pairs (the mean of per-seed means), with a 95% "
+        "CI from a bootstrap over samples, each resampled with all its seeds; "
+        f"* = significant at {alpha:g} after Holm's adjustment for all {len(table)} comparisons of the table "
+        "(p-values on per-sample means: exact McNemar for 0/1 scores, a paired sign-flip permutation test otherwise)"
+    ]  # fmt: skip
+    if "also_differ" in table:
+        differ = dict.fromkeys((r, d) for r, d in zip(table["row"], table["also_differ"]) if d)
+        lines += [f"{row}: these models also differ in: {fields}" for row, fields in differ]
+    return "\n".join(lines)
 
 
 def _paired_scores(runs: pd.DataFrame) -> dict[tuple, float]:
@@ -243,12 +279,16 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     keys = ["task", "task_fingerprint", "shots", "limit", "model", "model_family", "lm", "recipe", "images", "metric"]
     for key, group in frame.groupby(keys, dropna=False):
-        per_seed = [_samples(run_dir) for run_dir in group["run_dir"]]
+        # Seeds in their order, samples in id order, the resamples seeded by the cell: never the rows' order.
+        group = group.sort_values(["seed_key", "seed"], kind="stable")
+        per_seed = [[v for _, v in sorted(_sample_scores(d).items(), key=lambda kv: str(kv[0]))]
+                    for d in group["run_dir"]]  # fmt: skip
         scores = [s for seed_scores in per_seed for s in seed_scores]
+        seed = stats.seed_of(*key)
         if group["seed_key"].nunique() > 1:
-            low, high = stats.two_level_bootstrap_ci([s for s in per_seed if s])
+            low, high = stats.two_level_bootstrap_ci([s for s in per_seed if s], seed=seed)
         else:
-            low, high = stats.bootstrap_ci(scores)
+            low, high = stats.bootstrap_ci(scores, seed=seed)
         task, _, shots, limit, model, family, lm, recipe, images, metric = key
         train_seeds = sorted({int(t) for t in group["train_seed"] if not pd.isna(t)})
         out.append({

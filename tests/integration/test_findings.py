@@ -100,7 +100,8 @@ def test_findings_on_a_tiny_sweep(tiny_hub, tmp_path, monkeypatch, capsys):
         assert (int(row["n"]), int(row["n_seeds"])) == (n, 2) and n == (11 if "blacked" in key[1] else 12)
         low, high = float(row["ci95_low"]), float(row["ci95_high"])
         assert low <= float(row["effect"]) <= high
-        assert row["verdict"] == verdict("b > a", low, high)
+        assert row["verdict"] == verdict("b > a", low, high, p=float(row["p_holm"]))
+        assert int(row["n_items"]) == 6  # the draws (seeds) of one item are one cluster
         assert float(row["p_holm"]) >= float(row["p_value"])
     # What this sweep did not run: one row each, not measured.
     for name in ("scratch is near zero", "a larger LM helps", "frozen generalises better than finetuned",
@@ -112,7 +113,7 @@ def test_findings_on_a_tiny_sweep(tiny_hub, tmp_path, monkeypatch, capsys):
     table = capsys.readouterr().out
     line = next(x for x in table.splitlines() if "1-shot (first 6): real vs blacked out" in x)
     key = ("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot (first 6): real vs blacked out")
-    assert f"| {float(rows[key]['effect']):+.2f} " in line and "| 11 (2 seeds) " in line
+    assert f"| {float(rows[key]['effect']):+.2f} " in line and "| 11 (6 items x 2 seeds) " in line
     assert "Holm-adjusted over the 5 p-value(s)" in table and "family and size are confounded" in table
     out = tmp_path / "findings.csv"
     assert main(["findings", "--task", "easyvqa-tiny", "--format", "csv", "--out", str(out)]) == 0

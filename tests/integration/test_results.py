@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -57,3 +58,41 @@ def test_table_leaderboard_and_rescore(tiny_hub, fast_recipe, caplog, capsys, tm
     rescored = json.loads((folder / "metrics.json").read_text())
     assert rescored["score"] > metrics["score"]
     assert f"{metrics['score']} -> {rescored['score']}" in capsys.readouterr().out
+
+
+def _shipped_home(root: Path, reverse: bool) -> Path:
+    """The shipped frozen-mini run records in a home of their own; ``reverse``: every run folder renamed so that the
+    index is rebuilt from them in the opposite order."""
+    import os
+    import tarfile
+
+    from harness import paths
+
+    with tarfile.open(paths.REPO_ROOT / "results" / "frozen-mini-runs.tar.xz") as tar:
+        tar.extractall(root, filter="data")
+    if reverse:
+        folders = sorted(p.parent for p in (root / "runs").glob("**/metrics.json"))
+        for i, folder in enumerate(folders):
+            os.rename(folder, folder.with_name(f"{len(folders) - i:04d}-{folder.name}"))
+    return root
+
+
+def test_the_shipped_records_regenerate_byte_for_byte_in_any_index_order(tmp_path, monkeypatch, capsys):
+    """Leaderboard, findings and compare from the shipped run records, indexed in one order and in the opposite one:
+    the same bytes (every CI seeded by its cell); and no verdict stands on a Holm p at or above alpha."""
+    out = {}
+    for reverse in (False, True):
+        home = _shipped_home(tmp_path / f"home-{reverse}", reverse)
+        monkeypatch.setenv("HARNESS_HOME", str(home))
+        assert main(["table", "--rebuild-index"]) == 0
+        board, found = tmp_path / f"board-{reverse}.csv", tmp_path / f"findings-{reverse}.csv"
+        assert main(["leaderboard", "--csv", str(board)]) == 0
+        assert main(["findings", "--format", "csv", "--out", str(found)]) == 0
+        capsys.readouterr()
+        assert main(["compare", "--baseline", "smollm2-135m-frozen", "--format", "csv"]) == 0
+        out[reverse] = (board.read_bytes(), found.read_bytes(), capsys.readouterr().out)
+    assert out[False] == out[True]
+    rows = list(csv.DictReader(io.StringIO(out[False][1].decode())))
+    decided = [r for r in rows if r["verdict"] in ("holds", "does not hold") and r["claim"] != "a near zero"]
+    assert decided and all(float(r["p_holm"]) < 0.05 for r in decided)
+    assert any(r["control"] == "failed" for r in rows)  # the shipped supervised ceiling sits below frozen

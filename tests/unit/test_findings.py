@@ -16,33 +16,57 @@ from harness.results.findings_table import absolute, markdown, measure, paired
 
 
 @pytest.mark.parametrize(
-    ("claim", "low", "high", "expected"),
+    ("claim", "low", "high", "p", "expected"),
     [
-        ("b > a", 1.0, 9.0, "holds"),
-        ("b > a", -3.0, 4.0, "not shown"),
-        ("b > a", 0.0, 4.0, "not shown"),  # 0 inside the CI: nothing shown
-        ("b > a", -9.0, -1.0, "does not hold"),
-        ("b > a", -2.0, 0.0, "does not hold"),  # no effect the claim makes is inside the CI
-        ("b > a", 0.0, 0.0, "does not hold"),  # the sides scored the same on every item
-        ("a > b", -9.0, -1.0, "holds"),  # the CI is of B - A
-        ("a > b", 1.0, 9.0, "does not hold"),
-        ("a > b", -1.0, 1.0, "not shown"),
-        ("a near zero", 0.0, 4.9, "holds"),
-        ("a near zero", 1.0, 5.0, "not shown"),  # the upper end must stay below the threshold
-        ("a near zero", 5.0, 9.0, "does not hold"),
-        ("b > a", None, None, "not measured"),
-        ("a near zero", float("nan"), float("nan"), "not measured"),
+        ("b > a", 1.0, 9.0, 0.01, "holds"),
+        ("b > a", 1.0, 9.0, 0.371, "not shown"),  # the CI clears 0, the corrected p does not: nothing shown
+        ("b > a", 1.0, 9.0, 0.05, "not shown"),  # p must be below alpha
+        ("b > a", 1.0, 9.0, None, "not shown"),  # no test: nothing shown
+        ("b > a", -3.0, 4.0, 0.01, "not shown"),
+        ("b > a", 0.0, 4.0, 0.01, "not shown"),  # 0 inside the CI: nothing shown
+        ("b > a", -9.0, -1.0, 0.01, "does not hold"),
+        ("b > a", -9.0, -1.0, 0.39, "not shown"),  # the other side, but not beyond the correction
+        ("b > a", -2.0, 0.0, 0.01, "does not hold"),  # no effect the claim makes is inside the CI
+        ("b > a", 0.0, 0.0, 1.0, "not shown"),  # the sides scored the same on every item: no difference shown
+        ("a > b", -9.0, -1.0, 0.01, "holds"),  # the CI is of B - A
+        ("a > b", 1.0, 9.0, 0.01, "does not hold"),
+        ("a > b", -1.0, 1.0, 0.01, "not shown"),
+        ("a near zero", 0.0, 4.9, None, "holds"),
+        ("a near zero", 1.0, 5.0, None, "not shown"),  # the upper end must stay below the threshold
+        ("a near zero", 5.0, 9.0, None, "does not hold"),
+        ("b > a", None, None, None, "not measured"),
+        ("a near zero", float("nan"), float("nan"), None, "not measured"),
     ],
 )
-def test_verdicts(claim, low, high, expected):
-    assert verdict(claim, low, high) == expected
+def test_verdicts(claim, low, high, p, expected):
+    assert verdict(claim, low, high, p=p) == expected
 
 
-def test_margin_and_threshold():
-    assert verdict("b > a", 1.0, 9.0, margin=2.0) == "not shown"
-    assert verdict("b > a", 3.0, 9.0, margin=2.0) == "holds"
-    assert verdict("b > a", -1.0, 2.0, margin=2.0) == "does not hold"
+def test_margin_threshold_and_alpha():
+    assert verdict("b > a", 1.0, 9.0, margin=2.0, p=0.01) == "not shown"
+    assert verdict("b > a", 3.0, 9.0, margin=2.0, p=0.01) == "holds"
+    assert verdict("b > a", -1.0, 2.0, margin=2.0, p=0.01) == "does not hold"
     assert verdict("a near zero", 1.0, 9.0, threshold=10.0) == "holds"
+    assert verdict("b > a", 1.0, 9.0, p=0.03, alpha=0.01) == "not shown"
+    assert verdict("b > a", 1.0, 9.0, p=0.03, alpha=0.1) == "holds"
+
+
+@pytest.mark.parametrize("alpha", ["0", "1.5", "1", "-0.1", "nan"])
+@pytest.mark.parametrize("command", [["findings"], ["compare", "--baseline", "gpt2-frozen"]])
+def test_alpha_outside_zero_one_is_a_one_line_error(tmp_path, monkeypatch, capsys, command, alpha):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    assert main([*command, "--alpha", alpha]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--alpha must lie between 0 and 1" in err and alpha.lstrip("-") in err, err
+
+
+@pytest.mark.parametrize("command", [["findings"], ["compare", "--baseline", "x"], ["leaderboard", "--csv", "x.csv"]])
+def test_a_bogus_split_is_a_one_line_error(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--split", "bogus"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and "invalid choice: 'bogus'" in err, err
 
 
 def test_pairing_takes_only_the_items_both_sides_hold():
@@ -110,18 +134,22 @@ def test_rows_per_group_effects_and_not_measured(tmp_path):
     rows = {(r.finding, r.cells): r for r in table.itertuples()}
 
     black = rows[("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out")]
-    assert (black.n, black.n_seeds) == (18, 2) and black.effect == pytest.approx(100 * 5 / 9)
-    assert black.verdict == "holds" and black.ci95_low > 0
+    assert (black.n, black.n_seeds, black.n_items) == (18, 2, 9) and black.effect == pytest.approx(100 * 5 / 9)
+    # The two seeds are copies: 9 items, 5 discordant (McNemar 2 / 2**5), not 18 independent ones (2 / 2**10). The CI
+    # clears 0, the corrected p does not: nothing shown, with the effect the cell could have detected.
+    assert black.ci95_low > 0 and black.p_value == pytest.approx(2 / 32) and black.verdict == "not shown"
+    assert black.detectable > 0 and black.p_holm >= black.p_value
     few = rows[("few-shot beats zero-shot", "gpt2-frozen easyvqa-tiny, real images: 1-shot vs 0-shot")]
     assert (few.n, few.n_seeds) == (10, 1) and few.effect == pytest.approx(70.0)  # seed 1 has no 0-shot run
     scratch = rows[("scratch is near zero", "gpt2-scratch easyvqa-tiny 0-shot, real images")]
     assert scratch.effect == 0.0 and scratch.verdict == "holds" and pd_isna(scratch.p_value)
     same = rows[("frozen generalises better than finetuned", "easyvqa-tiny 1-shot, real images: gpt2-frozen vs "
                  "gpt2-finetuned")]  # fmt: skip
-    assert same.effect == 0.0 and same.verdict == "does not hold" and same.n == 10  # paired on seed 0 only
+    assert same.effect == 0.0 and same.verdict == "not shown" and same.n == 10  # paired on seed 0 only; p = 1
     induction = rows[("task induction helps open-ended naming",
                       "gpt2-frozen emoji-open-tiny 2-way 1-shot, real images: +induction vs no induction")]  # fmt: skip
-    assert induction.effect == pytest.approx(60.0) and induction.verdict == "holds"
+    assert induction.effect == pytest.approx(60.0) and induction.ci95_low > 0
+    assert induction.verdict == ("holds" if induction.p_holm < 0.05 else "not shown")
     # Cells absent: one row each, not measured, saying which side has no runs.
     for name in ("images beat shuffled images", "a larger LM helps", "train-blind is below frozen with images"):
         (row,) = [r for r in table.itertuples() if r.finding == name]
@@ -132,6 +160,7 @@ def test_rows_per_group_effects_and_not_measured(tmp_path):
     assert any("family and size are confounded" in n for n in notes)
     text = markdown(table, notes)
     assert "| +55.56 " in text and "not measured" in text and "Holm-adjusted over the 4 p-value(s)" in text
+    assert "| 18 (9 items x 2 seeds) " in text and "not shown (could detect ±" in text
 
 
 def pd_isna(value) -> bool:
@@ -227,3 +256,86 @@ def test_a_naming_setting_is_not_a_task_variant(tmp_path):
     plain = _variant(run("plain"))
     assert plain == _variant(run("ranked", answer="rank")) == _variant(run("five", ways=5, induction=True))
     assert plain != _variant(run("other", query_vendor="google"))
+
+
+def _recipe(folder: Path, **recipe) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["recipe"] = recipe
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_failed_control_one_trained_model_per_side_and_what_else_the_recipes_change(tmp_path):
+    ids = [f"q{i}" for i in range(30)]
+    frozen = _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 20) for i, q in enumerate(ids)})
+    supervised = _run(tmp_path, "gpt2-supervised", "real", 1, 0, {q: float(i < 2) for i, q in enumerate(ids)})
+    _recipe(frozen, name="frozen", aux_embed=1.0, steps=120, train_text="captions")
+    # train_text is what supervised is about (its file sets it); aux_embed and steps were changed beside it.
+    _recipe(supervised, name="supervised", aux_embed=0.0, steps=500, train_text="vqa", seed=7)
+    table, notes = measure(_frame(tmp_path), load_findings(findings_path("frozen")))
+    (row,) = [r for r in table.itertuples() if r.finding == "the supervised upper bound beats frozen (control)"]
+    assert row.verdict == "does not hold" and row.control == "failed" and row.p_holm < 0.05
+    assert (row.trained_a, row.trained_b) == (1, 1) and row.also_differ == "aux_embed, steps"
+    text = markdown(table, notes)
+    line = next(x for x in text.splitlines() if x.startswith("| the supervised upper bound"))
+    assert "does not hold: **control failed** (1 trained model per side)" in line
+    assert any(n.startswith("control failed: the supervised upper bound beats frozen (control), in 1 cell(s): the "
+                            "comparisons it guards (frozen generalises") for n in notes)  # fmt: skip
+    assert any(n.endswith("these models also differ in: aux_embed, steps") for n in notes)
+
+
+def test_a_control_that_holds_is_not_flagged_and_guards_must_name_findings(tmp_path):
+    ids = [f"q{i}" for i in range(30)]
+    _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 2) for i, q in enumerate(ids)})
+    _run(tmp_path, "gpt2-supervised", "real", 1, 0, {q: float(i < 25) for i, q in enumerate(ids)})
+    table, notes = measure(_frame(tmp_path), load_findings(findings_path("frozen")))
+    (row,) = [r for r in table.itertuples() if r.finding == "the supervised upper bound beats frozen (control)"]
+    assert row.verdict == "holds" and row.control == "held" and not any("control failed" in n for n in notes)
+    path = tmp_path / "mine.yaml"
+    path.write_text("findings: [{name: x, claim: b > a, a: {images: black}, b: {images: real}, control: true, "
+                    "guards: [y]}]")  # fmt: skip
+    with pytest.raises(HarnessError, match="field 'guards': no finding named 'y'"):
+        load_findings(path)
+    path.write_text("findings: [{name: x, claim: b > a, a: {images: black}, b: {images: real}, guards: [x]}]")
+    with pytest.raises(HarnessError, match="only a control"):
+        load_findings(path)
+
+
+def test_a_finding_can_compare_a_model_with_a_no_model_baseline(tmp_path):
+    ids = [f"q{i}" for i in range(40)]
+    folder = _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 30) for i, q in enumerate(ids)})
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "baselines": {"copy_last": 25.0}}))
+    samples = [{"id": q, "score": float(i < 30), "baselines": {"copy_last": float(i < 10)}} for i, q in enumerate(ids)]
+    (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    path = tmp_path / "mine.yaml"
+    path.write_text("findings: [{name: beats copying, claim: b > a, where: {recipe: frozen}, "
+                    "a: {images: 'baseline:copy_last'}, b: {images: real}}]")  # fmt: skip
+    table, _ = measure(_frame(tmp_path), load_findings(path))
+    (row,) = table.itertuples()
+    assert row.cells == "gpt2-frozen easyvqa-tiny 1-shot: real vs no model: copy last shot"
+    assert row.effect == pytest.approx(50.0) and row.n == 40 and row.verdict == "holds"
+
+
+def test_findings_take_test_runs_unless_another_split_is_asked(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    ids = [f"q{i}" for i in range(20)]
+    for images, right in (("real", 15), ("black", 5)):
+        test = _run(tmp_path, "gpt2-frozen", images, 1, 0, {q: float(i < right) for i, q in enumerate(ids)})
+        dev = test.with_name(test.name + "-dev")
+        shutil.copytree(test, dev)
+        metrics = json.loads((dev / "metrics.json").read_text())
+        (dev / "metrics.json").write_text(json.dumps({**metrics, "split": "dev"}))
+    _frame(tmp_path)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    path = tmp_path / "mine.yaml"
+    path.write_text("findings: [{name: images, claim: b > a, a: {images: black}, b: {images: real}}]")
+    cells = {}
+    for split in ("test", "dev", "all"):
+        assert main(["findings", "--findings", str(path), "--format", "csv", "--split", split]) == 0
+        cells[split] = [line.split(",")[2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert cells["test"] == ["gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out"]
+    assert cells["dev"] == ["gpt2-frozen easyvqa-tiny [dev] 1-shot: real vs blacked out"]
+    assert sorted(cells["all"]) == sorted(cells["test"] + cells["dev"])
+    assert main(["findings", "--findings", str(path), "--format", "csv"]) == 0  # test by default
+    assert [line.split(",")[2] for line in capsys.readouterr().out.splitlines()[1:]] == cells["test"]

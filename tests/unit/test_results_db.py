@@ -75,3 +75,33 @@ def test_commands_that_read_results_start_without_torch(tmp_path):
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.stdout.splitlines()[-1] == "exit [0, 0, 0] imported []", done.stdout + done.stderr
     assert "| gpt2-frozen" in done.stdout and "11.00" in done.stdout and (tmp_path / "board.csv").is_file()
+
+
+def test_split_and_baselines_are_columns_read_back_and_an_older_database_gains_them(tmp_path):
+    import json
+    import sqlite3
+
+    from harness.results.database import SCHEMA
+    from harness.results.records import RunRecord
+
+    run = fake_run(tmp_path, "dev-run", 10.0)
+    metrics = json.loads(run.metrics_path.read_text())
+    run.write_metrics({**metrics, "split": "dev", "baselines": {"copy_last": 31.5}})
+    record = run.record()
+    assert record.split == "dev" and record.baselines == {"copy_last": 31.5}
+    old = RunRecord.from_json(metrics)  # a record from before either field
+    assert old.split == "" and old.baselines == {} and "split" not in old.to_json() and "baselines" not in old.to_json()
+    old_schema = SCHEMA.replace(",\n    split TEXT,\n    baselines TEXT", "")
+    assert "split" not in old_schema
+    db = sqlite3.connect(tmp_path / "r.sqlite")
+    db.execute(old_schema)
+    db.commit()
+    db.close()
+    results = ResultsDB(tmp_path / "r.sqlite")
+    results.index(run)
+    stored = results._db.execute("SELECT split, baselines FROM runs").fetchone()
+    frame = results.frame()
+    results.close()
+    assert stored == ("dev", '{"copy_last": 31.5}')
+    assert frame.loc[0, "split"] == "dev" and frame.loc[0, "task"] == "t [dev]"
+    assert frame.loc[0, "baselines"] == {"copy_last": 31.5}

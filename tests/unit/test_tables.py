@@ -1,6 +1,7 @@
 """The comparison table on a constructed results frame: cells, seeds, partial marks, published rows."""
 
 import pandas as pd
+import pytest
 
 from harness.results.published import load_published
 from harness.results.tables import comparison
@@ -84,7 +85,12 @@ def test_compare_pairs_samples_by_seed_and_id(tmp_path):
         ),
     ]
     table = compare(pd.DataFrame(rows), "a-frozen")
-    assert table.loc["a-finetuned", "t 0-shot"] == "+50.00 [+40.0, +60.0]* (n=100)"
+    import re
+
+    low, high = map(
+        float, re.fullmatch(r"\+50\.00 \[(\S+), (\S+)\]\* \(n=100\)", table.loc["a-finetuned", "t 0-shot"]).groups()
+    )
+    assert 38 <= low < 50 < high <= 62
     assert table.loc["a-frozen (images blacked out)", "t 0-shot"] == "+0.00 [+0.0, +0.0] (n=100)"
 
 
@@ -163,7 +169,7 @@ def test_compare_csv_has_p_value_and_p_holm_and_a_permutation_test_for_fractiona
     assert "Holm" in footer and "all 1 comparisons" in footer
 
 
-def test_compare_ci_is_two_level_where_a_cell_has_several_seeds(tmp_path):
+def test_compare_resamples_items_with_all_their_seeds(tmp_path):
     from harness.results.tables import comparisons
 
     ids = [f"q{i}" for i in range(50)]
@@ -172,5 +178,53 @@ def test_compare_ci_is_two_level_where_a_cell_has_several_seeds(tmp_path):
         cells[("a", "real", seed)] = {i: 0.0 for i in ids}
         cells[("b", "real", seed)] = {i: gain for i in ids}
     [row] = comparisons(_runs_frame(tmp_path, cells), "a").itertuples()
-    assert row.n_seeds == 2 and row.delta == 50.0
-    assert row.ci95_low == 0.0 and row.ci95_high == 100.0  # seeds resampled first: the interval spans both
+    assert row.n_seeds == 2 and row.delta == 50.0 and row.n_items == 50
+    # Every item gained +100 in seed 0 and +0 in seed 1: resampled with both its draws, each item's mean is +50, and
+    # so is every resample's; the test sees 50 per-item means of +0.5, not 100 independent items.
+    assert row.ci95_low == row.ci95_high == 50.0
+    assert row.test == "paired_permutation" and row.p_value == pytest.approx(1 / 10_001) and row.p_floor
+
+
+def test_no_model_baselines_are_rows_of_their_own_beside_the_models():
+    rows = frame()
+    rows["shots"] = 1
+    rows["baselines"] = [{"copy_last": 40.0, "majority": 30.0}, {"copy_last": 44.0, "majority": 30.0}, {}]
+    old = frame().assign(shots=1)  # records from before baselines: no such column at all
+    table = comparison(rows)
+    assert table.loc["no model: copy last shot", "vqav2 1-shot"] == "42.00 (n=2)"
+    assert table.loc["no model: majority answer of the shots", "vqav2 1-shot"] == "30.00 (n=2)"
+    assert table.loc["gpt2-frozen", "vqav2 1-shot"] == comparison(old).loc["gpt2-frozen", "vqav2 1-shot"]
+    assert not any(i.startswith("no model") for i in comparison(old).index)
+
+
+def test_precision_shows_only_where_the_runs_hold_several():
+    rows = frame()
+    assert "gpt2-frozen" in comparison(rows.assign(precision="fp32")).index
+    rows["precision"] = ["fp32", "bf16", "fp32"]
+    table = comparison(rows)
+    assert table.loc["gpt2-frozen [fp32]", "vqav2 0-shot"] == "30.00 (n=1)"  # never averaged with bf16
+    assert table.loc["gpt2-frozen [bf16]", "vqav2 0-shot"] == "32.00 (n=1)"
+
+
+def test_the_leaderboard_does_not_depend_on_the_order_of_rows_or_samples(tmp_path):
+    """Continuous scores over two seeds (where the order of seeds and of samples would move a bootstrap that is not
+    seeded by its cell): the same CSV from the rows in either order and the samples written in either order."""
+    import json
+
+    import numpy as np
+
+    from harness.results.tables import leaderboard
+
+    rng = np.random.default_rng(5)
+    cells = {("a", "real", seed): {f"q{i}": float(rng.random()) for i in range(40)} for seed in (0, 1)}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    frame = _runs_frame(tmp_path / "one", cells)
+    shuffled = _runs_frame(tmp_path / "two", {k: dict(reversed(v.items())) for k, v in reversed(cells.items())})
+    extra = dict(lm="gpt2", recipe="frozen", metric="CIDEr", partial=False, harness_version="1", created="2026")
+    boards = []
+    for runs in (frame, shuffled):
+        runs = runs.assign(**extra, score=[100 * np.mean(list(json.loads(line)["score"] for line in
+                                                             open(f"{d}/samples.jsonl"))) for d in runs["run_dir"]])  # fmt: skip
+        boards.append(leaderboard(runs).to_csv(index=False))
+    assert boards[0] == boards[1]
