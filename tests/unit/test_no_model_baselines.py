@@ -83,3 +83,13 @@ def test_naming_copies_the_last_name_its_episode_shows():
     hit = Row("e1", "q", answers=("blicket",), support=episode.support)
     samples = [sample, baselines.stored(task, hit, [], {})]
     assert baselines.score(task, [episode, hit], samples) == {"copy_last": 50.0}
+
+
+def test_every_kind_names_known_baselines_and_only_vqa_has_type_priors():
+    from harness.kinds.base import KINDS
+
+    for name in ("vqa", "caption", "naming"):
+        KINDS.get(name)  # registered
+    for kind in KINDS.items.values():
+        assert set(kind.baselines) <= set(baselines.NAMES), kind.name
+        assert ("type_prior" in kind.baselines) == kind.takes_question_types, kind.name
