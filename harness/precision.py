@@ -4,7 +4,11 @@
 bf16 instructions (AVX512-BF16 or AMX), its kernels are not pinned below them (``harness check`` pins AVX2
 for its baselines), and a bf16 matrix product measured on it runs at least 1.25x the fp32 rate. Native bf16
 alone is not enough: on a Xeon with AVX512-BF16 and no AMX, bf16 products ran at half the fp32 rate, so bf16
-would have slowed everything down. The measurement (a 1024^3 product each way, a few hundredths of a
+would have slowed everything down.
+
+That choice is training's. An evaluation computes in fp32 unless bf16 is asked for (``--precision bf16``), on
+every device: answers must not depend on the batch size, order or process count (``harness check --invariance``),
+and bf16's coarser rounding flips greedy answers with the batch (1 of 24 at batch size 1 on a CPU with AMX). The measurement (a 1024^3 product each way, a few hundredths of a
 second) is made once per machine, torch version and thread count and kept in ``$HARNESS_HOME``, so a machine
 decides the same way every time. The choice and its reason are recorded with every run (environment.json)
 and said under the run's table.
@@ -105,12 +109,19 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def resolve(device: torch.device, choice: str = "auto") -> tuple[str, str]:
-    """(precision, reason) for a model on ``device``: ``choice`` (fp32, bf16), or ``auto`` decided here."""
+# Why ``auto`` evaluates in fp32, recorded with every such run.
+EVALUATION_FP32 = "auto: fp32 for evaluation, whose answers must not depend on the batch (--precision bf16 for speed)"
+
+
+def resolve(device: torch.device, choice: str = "auto", evaluation: bool = False) -> tuple[str, str]:
+    """(precision, reason) for a model on ``device``: ``choice`` (fp32, bf16), or ``auto`` decided here: fp32 for a
+    model that is to evaluate (``evaluation``), else what pays on the device."""
     if choice not in CHOICES:
         raise HarnessError(f"precision {choice!r}: expected one of {', '.join(CHOICES)}")
     if choice != "auto":
         return choice, f"--precision {choice}"
+    if evaluation:
+        return "fp32", EVALUATION_FP32
     if device.type == "cuda":
         return "bf16", "auto: bf16 on CUDA"
     if device.type != "cpu":

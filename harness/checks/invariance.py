@@ -3,8 +3,9 @@ splits the work. One cell is evaluated several ways, each from scratch in a thro
 back from stored samples), and the predictions are compared item by item with the default batch's.
 
 Variants: batch size 1, batch size 7, the default batch (the reference), queries answered in reverse and
-in a seeded shuffled order, and 2 processes (torchrun: gloo on a CPU, NCCL on two or more GPUs). On CUDA,
-bf16 against fp32 is reported too, but not required to agree.
+in a seeded shuffled order, and 2 processes (torchrun: gloo on a CPU, NCCL on two or more GPUs). They run at the
+precision the evaluation runs at (fp32 unless ``--precision bf16``: ``harness.precision``). On CUDA, the other
+precision (bf16 autocast against fp32) is reported too, but not required to agree.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def cmd_invariance(args: argparse.Namespace) -> int:
             cell = planned.prepare(model)
             settings = cell.settings
             print(f"{spec.name} on {task.name}, {shots}-shot, {conditions.label(settings.images)}, seed {args.seed}"
-                  + (f", first {args.limit} queries" if args.limit else ""))  # fmt: skip
+                  + (f", first {args.limit} queries" if args.limit else "")
+                  + (f", computed in {model.precision}" if getattr(model, "precision", "") else ""))  # fmt: skip
             runs: list[tuple[str, dict, bool]] = [
                 (f"batch size {default}", {"batch_size": default}, True),
                 ("batch size 1", {"batch_size": 1}, True),
@@ -151,14 +153,14 @@ def cmd_invariance(args: argparse.Namespace) -> int:
                 failed += _say("2 processes", reference, answers, record.metric, score, True)
             if device.startswith("cuda") and hasattr(model, "bf16"):
                 was = model.bf16
-                model.bf16 = False
+                model.bf16 = not was  # fp32 evaluation (the default) against bf16 autocast, or the other way
                 try:
                     with throwaway_home(root, f"{len(os.listdir(root))}"):
                         record = evaluate(model, replace(cell, settings=replace(settings, batch_size=default)), False)
                         answers = _predictions(record.run_dir)
                 finally:
                     model.bf16 = was
-                _say("bf16 vs fp32", reference, answers, record.metric, record.score, False)
+                _say("fp32 vs bf16" if was else "bf16 vs fp32", reference, answers, record.metric, record.score, False)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         del model

@@ -239,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
         "--invariance",
         action="store_true",
         help="evaluate the cell of --task and --model at batch size 1, 7 and the default, in reverse and shuffled "
-        "order, and in 2 processes (and bf16 vs fp32 on CUDA, reported only), each from scratch in a throw-away "
+        "order, and in 2 processes (and the other precision on CUDA, reported only), each from scratch in a throw-away "
         "folder, and compare the answers item by item",
     )
     p.add_argument("--task", help="--invariance: the task")
@@ -272,8 +272,9 @@ def parser() -> argparse.ArgumentParser:
             "--precision",
             choices=["auto", "fp32", "bf16"],
             default=None,
-            help="arithmetic: fp32, or bf16 compute (fp32 weights that train, fp32 losses); auto (the default) takes "
-            "bf16 on CUDA and on a CPU where bf16 products measure faster than fp32 (docs/speed.md)",
+            help="arithmetic: fp32, or bf16 compute (fp32 weights that train, fp32 losses); auto (the default) trains "
+            "in bf16 on CUDA and on a CPU where bf16 products measure faster than fp32, and evaluates in fp32, whose "
+            "answers do not depend on the batch; bf16 evaluates in bf16 too, faster, as another run (docs/speed.md)",
         )
     return ap
 

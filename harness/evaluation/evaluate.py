@@ -20,7 +20,7 @@ from harness import conditions, distributed, locks
 from harness.config import TaskConfig
 from harness.data.types import Row
 from harness.errors import BadImage, HarnessError
-from harness.evaluation import answering, tasks
+from harness.evaluation import answering, baselines, tasks
 from harness.evaluation.fewshot import draw_support
 from harness.kinds.base import TaskKind, kind_of
 from harness.metrics import stats
@@ -129,6 +129,7 @@ def _evaluate(model: api.HarnessModel, cell: PreparedCell, run: RunDir, progress
     if settings.shots and kind.own_support:
         raise HarnessError(f"task {task.name}: its queries bring their own support; its --shots are inner_shots")
     pool = tasks.support_pool(task, dataset) if settings.shots else []
+    priors = baselines.type_priors(kind, pool)  # the type_prior baseline's answer by question type
     stand_ins = cell.stand_ins
     mode = kind.answer_mode(task)
     if mode == "rank" and not callable(getattr(model, "loglikelihood", None)):
@@ -162,7 +163,8 @@ def _evaluate(model: api.HarnessModel, cell: PreparedCell, run: RunDir, progress
         total=len(rows), initial=len(rows) - len(todo), desc=f"eval {task.name}", disable=not (progress and main)
     )
     for start in range(0, n_batches * size, size):
-        batch, prompts, skipped = _prompts(task, dataset, mine[start : start + size], pool, settings, stand_ins)
+        batch, prompts, supports, skipped = _prompts(task, dataset, mine[start : start + size], pool, settings,
+                                                     stand_ins)  # fmt: skip
         _check_context(model, kind, task, dataset, batch, prompts, pool, settings)
         if not batch:
             predictions = []
@@ -179,8 +181,9 @@ def _evaluate(model: api.HarnessModel, cell: PreparedCell, run: RunDir, progress
                 "score": tasks.score(task, pred, r),
                 "answer_type": r.answer_type,
                 "question_type": r.question_type,
+                **baselines.stored(task, r, support, priors),  # what the prompt alone would score
             }
-            for r, p, pred in zip(batch, prompts, predictions)
+            for r, p, support, pred in zip(batch, prompts, supports, predictions)
         ] + skipped
         for part in distributed.gather(samples) or []:  # every rank's batch, on rank 0
             run.append(part)
@@ -226,10 +229,10 @@ def _ordered(rows: list[Row], order: str, task: str) -> list[Row]:
 
 def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], settings: EvalSettings,
              stand_ins: dict[str, str] | None):  # fmt: skip
-    """(rows kept, their prompts under the run's image condition, skipped-sample records): with
+    """(rows kept, their prompts under the run's image condition, their support, skipped-sample records): with
     --skip-bad-samples a query whose image (or a support image) cannot be read is recorded as skipped with
     the reason; otherwise it stops the run."""
-    kept, prompts, skipped = [], [], []
+    kept, prompts, supports, skipped = [], [], [], []
     for r in batch:
         try:
             support = draw_support(task.name, settings.seed, r, pool, settings.shots)
@@ -243,7 +246,8 @@ def _prompts(task: TaskConfig, dataset, batch: list[Row], pool: list[Row], setti
             continue
         kept.append(r)
         prompts.append(prompt)
-    return kept, prompts, skipped
+        supports.append(support)
+    return kept, prompts, supports, skipped
 
 
 def _check_context(model: api.HarnessModel, kind: TaskKind, task: TaskConfig, dataset, rows: list[Row],
@@ -283,16 +287,20 @@ def _check_complete(run: RunDir, rows: list[Row]) -> None:
 
 
 def finish(run: RunDir, task: TaskConfig, rows: list[Row], samples: list[dict], base: dict) -> RunRecord:
-    """Score finished samples (a corpus metric over the whole set), write metrics.json and index the run."""
+    """Score finished samples (a corpus metric over the whole set) and the no-model baselines of their prompts
+    (``harness.evaluation.baselines``), write metrics.json and index the run."""
     metric = metric_of(task)
     corpus: dict[str, float] = {}
+    before = [s.get("baselines") for s in samples]
+    base = {**base, "baselines": baselines.score(task, rows, samples)}
     if metric.corpus is not None:
         scores, corpus = metric.corpus(rows, [s["prediction"] for s in samples])
         for sample, value in zip(samples, scores):
             sample["score"] = value
-        run.rewrite_samples(samples)
     else:
         scores = [s["score"] for s in samples]
+    if metric.corpus is not None or [s.get("baselines") for s in samples] != before:
+        run.rewrite_samples(samples)
     low, high = stats.bootstrap_ci(scores)
     summary = kind_of(task).summarize(task, scores, rows)
     record = RunRecord(

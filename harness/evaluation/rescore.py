@@ -38,6 +38,7 @@ def rescore(folder: Path) -> tuple[RunRecord, RunRecord]:
         for sample, row in zip(samples, rows):
             sample["score"] = metric.sample(task, sample["prediction"], row)
         run.rewrite_samples(samples)
-    measured = ("metric", "score", "n", "ci95", "breakdown", "per_question_type", "corpus", "events", "empty_answers")
+    measured = ("metric", "score", "n", "ci95", "breakdown", "per_question_type", "corpus", "events", "empty_answers",
+                "baselines")  # fmt: skip
     base = {k: v for k, v in dataclasses.asdict(old).items() if k not in measured}
     return old, finish(run, task, rows, samples, base)

@@ -56,6 +56,8 @@ class TaskKind:
     cell_settings: ClassVar[tuple[CellSetting, ...]] = ()
     # The option a cell's shot count sets, when it is one (naming: inner_shots): a cell field, not a task variant.
     shots_option: ClassVar[str | None] = None
+    # The no-model baselines a few-shot cell of this kind is scored with (``harness.evaluation.baselines``).
+    baselines: ClassVar[tuple[str, ...]] = ("copy_last", "majority")
 
     # ---- what a shot count means ------------------------------------------------------------------
     def default_shots(self, task: TaskConfig) -> int:
@@ -127,6 +129,14 @@ class TaskKind:
     def answer_mode(self, task: TaskConfig) -> str:
         """ "generate" (greedy text) or "rank" (the most likely of the query's candidate answers)."""
         return "generate"
+
+    def shot_answer(self, row: Row) -> str:
+        """The answer a solved example of ``row`` shows in a prompt (``prompt``): its most common reference."""
+        return reference_answer(row)
+
+    def shot_answers(self, row: Row, support: Sequence[Row]) -> list[str]:
+        """The answers the prompt of query ``row`` shows, in prompt order: what the no-model baselines copy."""
+        return [self.shot_answer(shot) for shot in support]
 
     def candidates(self, row: Row) -> list[str]:
         """The answers ranked for a query in "rank" mode."""

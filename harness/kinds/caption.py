@@ -36,6 +36,7 @@ def caption_rows(dataset: Dataset, split: str) -> list[Row]:
 class Caption(TaskKind):
     name = "caption"
     metric = "cider"
+    baselines = ("copy_last",)  # every shown caption differs: the majority of the shots is the last one
 
     def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
         return caption_rows(dataset, task.split)

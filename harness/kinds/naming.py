@@ -180,6 +180,7 @@ class Naming(TaskKind):
     own_support = True
     cell_settings = CELL_SETTINGS
     shots_option = "inner_shots"
+    baselines = ("copy_last",)  # every name is shown equally often: the majority of the shots is the last one
 
     def default_shots(self, task: TaskConfig) -> int:
         return int(task.options.get("inner_shots", OPTIONS["inner_shots"]))
@@ -245,6 +246,10 @@ class Naming(TaskKind):
 
     def answer_mode(self, task: TaskConfig) -> str:
         return self.check_options(task)["answer"]
+
+    def shot_answers(self, row: Row, support: Sequence[Row]) -> list[str]:
+        """The names the episode's support shows, in prompt order (its own support: ``support`` is empty)."""
+        return [name for _, name in row.support]
 
     def candidates(self, row: Row) -> list[str]:
         """The episode's names, sorted (the first wins a tie), each after a space: " dax"."""

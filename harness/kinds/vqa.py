@@ -21,6 +21,7 @@ class VQA(TaskKind):
     name = "vqa"
     metric = "vqa_accuracy"
     takes_question_types = True
+    baselines = ("copy_last", "majority", "type_prior")
 
     def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
         return _of_types(task, super().rows(task, dataset, seed))

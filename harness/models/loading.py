@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None,
-          precision: str = "auto") -> VisualPrefixModel:  # fmt: skip
+          precision: str = "auto", evaluation: bool = False) -> VisualPrefixModel:  # fmt: skip
     """The untrained model: LM (pretrained or, for `scratch`, freshly initialised), encoder, prefix map, set to
-    compute at ``precision`` (auto, fp32, bf16: ``harness.precision``).
+    compute at ``precision`` (auto, fp32, bf16: ``harness.precision``; ``auto`` is fp32 for a model built to
+    ``evaluation``, and what pays on the device for one built to train).
 
     ``lm_device_map``: the LM is loaded split by accelerate (``lms.load``) and stays where it was put;
     the encoder and prefix map go to the device of the LM's input embeddings."""
@@ -57,7 +58,7 @@ def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict 
     model.lm.requires_grad_(recipe.train_lm)
     model.encoder.requires_grad_(recipe.train_encoder)
     if lm_device_map is None:
-        return model.to(pick_device(device)).eval().tune_for_device(precision)
+        return model.to(pick_device(device)).eval().tune_for_device(precision, evaluation)
     target = model.lm.get_input_embeddings().weight.device
     if target.type == "meta":  # the embeddings offloaded to disk: run the rest where asked
         target = pick_device(device)
@@ -66,7 +67,7 @@ def build(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict 
             child.to(target)
     for name, buffer in list(model.named_buffers(recurse=False)):
         setattr(model, name, buffer.to(target))
-    return model.eval().tune_for_device(precision)
+    return model.eval().tune_for_device(precision, evaluation)
 
 
 def trainable_state(model: VisualPrefixModel, recipe: Recipe) -> dict[str, torch.Tensor]:
@@ -117,8 +118,8 @@ def load_trained(spec: ModelSpec, device: str | None = None, lm_device_map: str 
 
 def from_checkpoint(spec: ModelSpec, saved: checkpoint.Checkpoint, device: str | None = None,
                     lm_device_map: str | dict | None = None, precision: str = "auto") -> VisualPrefixModel:  # fmt: skip
-    """The model with the weights of a checkpoint already read (``checkpoint.load``)."""
-    model = build(spec, device, lm_device_map, precision)
+    """The model with the weights of a checkpoint already read (``checkpoint.load``), to evaluate."""
+    model = build(spec, device, lm_device_map, precision, evaluation=True)
     apply_state(model, saved.model)
     return model.eval()
 
@@ -142,7 +143,7 @@ def load_weights_file(spec: ModelSpec, device: str | None = None, lm_device_map:
     if any(k.startswith("model/") for k in tensors):  # a checkpoint written by this harness
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
     checkpoint.check_finite(path, tensors, "these weights cannot answer; train them again or use another file")
-    model = build(spec, device, lm_device_map, precision)
+    model = build(spec, device, lm_device_map, precision, evaluation=True)
     expected = trainable_state(model, spec.recipe)
     what = f"{spec.recipe.name} recipe of {spec.lm.spec.key} with {spec.encoder.key}, n_prefix {spec.recipe.n_prefix}"
     for key, value in sorted(tensors.items()):

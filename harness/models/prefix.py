@@ -131,10 +131,11 @@ class VisualPrefixModel(nn.Module):
             self.lm.to(torch.bfloat16)
         return self
 
-    def tune_for_device(self, precision: str = "auto") -> VisualPrefixModel:
+    def tune_for_device(self, precision: str = "auto", evaluation: bool = False) -> VisualPrefixModel:
         """The fast settings for where the model is: the precision (``harness.precision``: ``precision``, ``auto``
-        deciding by the hardware), bf16 compute with the frozen LM's weights stored in
-        bf16 (``use_bf16``) or plain fp32; and on CUDA a channels-last encoder (cuDNN's NHWC kernels).
+        deciding by the hardware for training and taking fp32 for ``evaluation``), bf16 compute with the frozen LM's
+        weights stored in bf16 (``use_bf16``) or plain fp32; and on CUDA a channels-last encoder (cuDNN's NHWC
+        kernels). An LM split over devices (``--lm-device-map``) and loaded in bf16 computes in bf16 whatever is asked.
 
         Not channels-last on the CPU: there a channels-last encoder in training mode changes the loss from the
         default layout's (which the naive path gives), and the trained model with it, for little time saved.
@@ -144,7 +145,10 @@ class VisualPrefixModel(nn.Module):
         if self.device.type == "cuda":
             self.encoder.to(memory_format=torch.channels_last)
             self.channels_last = True
-        self.precision, self.precision_reason = precisions.resolve(self.device, precision)
+        self.precision, self.precision_reason = precisions.resolve(self.device, precision, evaluation)
+        split = getattr(self.lm, "hf_device_map", None) is not None
+        if split and self.precision == "fp32" and self.lm.get_input_embeddings().weight.dtype == torch.bfloat16:
+            self.precision, self.precision_reason = "bf16", "the LM split over devices (--lm-device-map) is in bf16"
         if self.precision == "bf16":
             self.use_bf16()
         else:

@@ -94,6 +94,7 @@ class ModelSpec:
         """(model, self): the ``--checkpoint`` file's weights, or the trained checkpoint (its file read once), else
         (``train_missing``) the model trained now, from where an unfinished training stopped."""
         from harness import distributed
+        from harness import precision as precisions
         from harness.models import loading
         from harness.training import checkpoint
 
@@ -114,7 +115,13 @@ class ModelSpec:
         from harness.training.train import train
 
         log.info("no trained checkpoint for %s (fingerprint %s): training it now", self.name, self.fingerprint)
-        return train(self, progress, device, precision, looked=(saved,)), self
+        model = train(self, progress, device, precision, looked=(saved,))
+        if model.precision == precisions.resolve(model.device, precision, evaluation=True)[0]:
+            return model.tune_for_device(precision, evaluation=True), self  # the same arithmetic, said as evaluation's
+        # Trained at another precision than it evaluates at (bf16 stored the frozen LM's weights in bf16 for good):
+        # built again from the checkpoint just written, as a later run would load it.
+        return loading.from_checkpoint(self, checkpoint.load(self.checkpoint_dir, self.fingerprint), device,
+                                       lm_device_map, precision), self  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         described = {
