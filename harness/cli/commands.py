@@ -47,7 +47,8 @@ def _shots(text: str | None, task) -> list[int]:
     return shots
 
 
-def _print_results(results: list) -> None:
+def _print_results(results: list, train_seeds: bool = False) -> None:
+    """One row per cell; with ``train_seeds``, the training seed of each row's model in a column of its own."""
     table = []
     for result in results:
         m = result.record
@@ -55,12 +56,15 @@ def _print_results(results: list) -> None:
         label = conditions.label(m.images)
         partial = (" (partial)" if m.partial else "") + (f" ({m.skipped} skipped)" if m.skipped else "")
         score = f"{m.score:.2f}" + (" (all answers empty)" if m.all_empty else "")
-        row = [m.model, label, m.task, m.shots, f"{m.n}{partial}", score, f"[{low:.1f}, {high:.1f}]"]
+        task = m.task + (" (dev)" if m.split == "dev" else "")
+        row = [m.model, *([m.train_seed] if train_seeds else []), label, task, m.shots, f"{m.n}{partial}", score,
+               f"[{low:.1f}, {high:.1f}]"]  # fmt: skip
         row += [f"{v:.2f}" for v in m.breakdown.values()]
         table.append(row)
         log.info("run record: %s", m.run_dir)
     last = results[-1].record
-    headers = ["model", "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
+    seed_column = ["train seed"] if train_seeds else []
+    headers = ["model", *seed_column, "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
     if distributed.is_main():
         print(tabulate(table, headers=headers, tablefmt="github"))
         for chosen, why in dict.fromkeys((r.record.precision, r.record.precision_reason) for r in results):
@@ -68,7 +72,18 @@ def _print_results(results: list) -> None:
                 print(f"computed in {chosen} ({why})")
 
 
+def _train_seeds(value, overrides: dict, where: str = "--train-seeds") -> tuple[int, ...]:
+    """Training seeds as asked for, refused beside a `seed` recipe override (both would set the training seed)."""
+    from harness.evaluation.cells import train_seed_option
+
+    seeds = train_seed_option(value, where)
+    if seeds and "seed" in overrides:
+        raise HarnessError(f"{where} and a `seed` recipe override both set the training seed: give one of them")
+    return seeds
+
+
 def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
+    from harness.evaluation import tasks
     from harness.evaluation.cells import expand, run_cells
     from harness.evaluation.evaluate import EvalSettings, limit_option
     from harness.models.loading import device_map
@@ -77,13 +92,15 @@ def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
     shots = _shots(args.shots, task)  # bad options fail now, before the model is looked for
     images = conditions.parse(args.images, recipe_default=None)
     base = EvalSettings(batch_size=args.batch_size, limit=limit_option(args.limit),
-                        skip_bad_samples=args.skip_bad_samples)  # fmt: skip
+                        skip_bad_samples=args.skip_bad_samples, split=tasks.split_option(args.split))  # fmt: skip
+    train_seeds = _train_seeds(getattr(args, "train_seeds", None), parse_overrides(args.overrides))
     preflight.require([task], [preflight.model_of(args)])  # all that is missing, in one message, before any work
+    tasks.check_split(task, base.split)
     spec = _spec(args)
     lm_map = device_map(args.lm_device_map, spec)
-    cells = expand(spec, task, shots, [args.seed], conditions.with_recipe(images, spec.eval_images), base)
+    cells = expand(spec, task, shots, [args.seed], conditions.with_recipe(images, spec.eval_images), base, train_seeds)
     results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing, precision=args.precision)
-    _print_results(results)
+    _print_results(results, train_seeds=bool(train_seeds))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -126,7 +143,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     kind = kind_of(task)
     shots = args.shots or kind.default_shots(task)  # a naming task's are its inner shots
     kind.check_shots(task, [shots], "--shots")
-    task, support_shots = kind.as_run(task, shots)
+    task, support_shots = kind.as_run(tasks.for_split(task, tasks.split_option(args.split)), shots)
     dataset = tasks.load(task)
     pool = tasks.support_pool(task, dataset) if support_shots else []
     for row in tasks.rows(task, dataset, args.seed)[: args.n]:
@@ -164,7 +181,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.evaluation.sweep import grid_path, run_grid
 
-    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet, precision=args.precision)
+    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet, precision=args.precision,
+                     split=args.split, train_seeds=args.train_seeds)  # fmt: skip
     print(f"{args.grid}: {cells} cells done; see `harness table` and `harness compare`")
     return 0
 

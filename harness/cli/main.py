@@ -50,8 +50,19 @@ def _task_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+_SPLIT_HELP = (
+    "dev or test (default): dev is the source's validation split, or a seeded part of its training "
+    "images that no training reads; tune on dev, report on test (docs/concepts.md#dev-and-test)"
+)
+_TRAIN_SEEDS_HELP = (
+    "comma-separated training seeds, e.g. 0,1,2: one model trained per seed (the recipe's seed), "
+    "each evaluated on every cell (default: the recipe's own seed)"
+)
+
+
 def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     _task_args(p)
+    p.add_argument("--split", default=None, help=_SPLIT_HELP)
     p.add_argument(
         "--shots",
         default=None,
@@ -112,6 +123,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train the model if its checkpoint is missing, evaluate, print the table")
     _model_args(p)
     _eval_args(p, "both")
+    p.add_argument("--train-seeds", default=None, metavar="SEEDS", help=_TRAIN_SEEDS_HELP)
     p = sub.add_parser("train", help="train (or resume training) a model")
     _model_args(p)
     p = sub.add_parser("eval", help="evaluate a trained model")
@@ -122,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=3, help="how many queries (training sequences with --train)")
+    p.add_argument("--split", default=None, help="the task's dev or test (default) queries")
     p.add_argument("--train", action="store_true", help="the first training sequences of --model, as it sees them")
     p.add_argument("--model", help="with --train: <lm>-<recipe>")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -132,6 +145,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if built")
     p = sub.add_parser("sweep", help="tasks x models x shots x seeds from a grid file, skipping cells already done")
     p.add_argument("grid", help="a grid YAML, e.g. baselines/grids/cpu-small.yaml")
+    p.add_argument("--split", default=None, help="dev or test: instead of the grid's `split` (default test)")
+    p.add_argument("--train-seeds", default=None, metavar="SEEDS",
+                   help="comma-separated training seeds, instead of the grid's `train_seeds`")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("score", help="re-score a run's saved predictions with the current metric code")
@@ -219,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", default=None, help="--invariance: one shot count (a naming task's: inner shots)")
     p.add_argument("--images", default="real", help="--invariance: image conditions, as for `run`")
     p.add_argument("--seed", type=int, default=0, help="--invariance: the few-shot seed")
+    p.add_argument("--split", default=None, help="--invariance: the task's dev or test (default) queries")
     p.add_argument("--limit", type=int, default=None, help="--invariance: the first N queries only (1 or more)")
     p.add_argument(
         "--update",

@@ -14,7 +14,7 @@ from typing import Any
 _OPTIONAL = {"per_question_type": None, "skip_bad_samples": False, "skipped": 0, "skipped_examples": [],
              "kind": "", "cell_settings": {}, "events": [], "task_label": "",
              "empty_answers": 0, "model_family": "", "train_seed": None, "precision": "",
-             "precision_reason": ""}  # fmt: skip
+             "precision_reason": "", "split": ""}  # fmt: skip
 
 
 @dataclass
@@ -49,6 +49,7 @@ class RunRecord:
     train_seed: int | None = None  # the recipe's seed of a model trained by the harness
     precision: str = ""  # what the model computed in (fp32, bf16), where it says
     precision_reason: str = ""  # why (harness.precision)
+    split: str = ""  # "dev": evaluated on the task's dev split; "": its test split (every earlier record)
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "corpus"}
