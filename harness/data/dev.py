@@ -5,7 +5,7 @@ image a recipe trains on.
   COCO's Karpathy val, a hub copy whose mapping has a ``dev`` split. Nothing trains on it already.
 - Every other source with a training split (easy-vqa, emoji, Tux Paint, the tiny twins, VQAv2 and OK-VQA, whose
   official val is what their tasks test on) sets a seeded part of its training images apart (``dev_images``):
-  ``DEV_FRACTION`` of them, at least ``DEV_MIN`` (but never more than half), ranked by a sha256 of
+  ``DEV_FRACTION`` of them, at least ``DEV_MIN`` (but no more than a quarter for that), ranked by a sha256 of
   ``DEV_SEED`` and the image key, so the choice does not depend on the order the source lists its images.
   No training reads them (``harness.training.trainset`` leaves them out, and ``holdout_tag`` puts the rule
   into the training data's version, so a checkpoint trained before they were set apart is never reused), and
@@ -44,8 +44,9 @@ def carves(dataset: Dataset) -> bool:
 
 
 def dev_size(n: int) -> int:
-    """How many of ``n`` training images are set apart: a tenth, at least DEV_MIN, at most half."""
-    return max(math.ceil(DEV_FRACTION * n), min(DEV_MIN, n // 2))
+    """How many of ``n`` training images are set apart: a tenth, and at least DEV_MIN where that is at most a
+    quarter of them."""
+    return max(math.ceil(DEV_FRACTION * n), min(DEV_MIN, n // 4))
 
 
 def dev_images(dataset: Dataset) -> frozenset[str]:

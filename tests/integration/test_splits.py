@@ -76,7 +76,7 @@ def test_dev_images_are_a_seeded_tenth_and_fingerprinted_into_the_training_data(
     images = dev.training_images(dataset)
     held = dev.dev_images(dataset)
     assert len(images) == 240 and len(held) == 24 == dev.dev_size(240)
-    assert dev.dev_size(30) == 15 and dev.dev_size(4000) == 400 and dev.dev_size(0) == 0
+    assert dev.dev_size(30) == 7 and dev.dev_size(100) == 20 and dev.dev_size(4000) == 400 and dev.dev_size(0) == 0
     spec = resolve("gpt2-frozen", parse_overrides(["train_data=tiny-shapes"]))
     assert spec.data_version == dataset.version + dev.holdout_tag(dataset) != dataset.version
     # A test task reads the source as it is: its fingerprint, and those of runs of models trained elsewhere, stay.
