@@ -73,6 +73,7 @@ def _two_processes(args: argparse.Namespace, cell, model, device: str) -> tuple[
                "eval", "--task", args.task, "--model", args.model, "--quiet", "--device", device,
                "--shots", str(args.shots_run), "--images", cell.settings.images, "--seed", str(cell.settings.seed)]  # fmt: skip
     command += ["--limit", str(cell.settings.limit)] if cell.settings.limit else []
+    command += ["--split", cell.settings.split] if cell.settings.split else []
     command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
     command += [a for s in args.overrides for a in ("--set", s)]
     command += [a for s in args.task_overrides for a in ("--task-set", s)]
@@ -110,7 +111,9 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     kind.check_shots(task, [shots], "--shots")
     images = conditions.parse(args.images)
     args.limit = limit_option(args.limit)
+    split = tasks.split_option(args.split)
     preflight.require([task], [preflight.model_of(args)])
+    tasks.check_split(task, split)
     spec = resolve(args.model, parse_overrides(args.overrides), None, args.checkpoint)
     start = time.perf_counter()
     model, spec = spec.load(args.device, progress=not args.quiet, precision=args.precision)
@@ -120,10 +123,11 @@ def cmd_invariance(args: argparse.Namespace) -> int:
     failed = 0
     root = Path(tempfile.mkdtemp(prefix="harness-invariance-"))
     try:
-        for planned in expand(spec, task, [shots], [args.seed], images, EvalSettings(limit=args.limit)):
+        for planned in expand(spec, task, [shots], [args.seed], images, EvalSettings(limit=args.limit, split=split)):
             cell = planned.prepare(model)
             settings = cell.settings
-            print(f"{spec.name} on {task.name}, {shots}-shot, {conditions.label(settings.images)}, seed {args.seed}"
+            print(f"{spec.name} on {task.name}{' (dev)' if split else ''}, {shots}-shot, "
+                  f"{conditions.label(settings.images)}, seed {args.seed}"
                   + (f", first {args.limit} queries" if args.limit else "")
                   + (f", computed in {model.precision}" if getattr(model, "precision", "") else ""))  # fmt: skip
             runs: list[tuple[str, dict, bool]] = [

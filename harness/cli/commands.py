@@ -47,7 +47,8 @@ def _shots(text: str | None, task) -> list[int]:
     return shots
 
 
-def _print_results(results: list) -> None:
+def _print_results(results: list, train_seeds: bool = False) -> None:
+    """One row per cell; with ``train_seeds``, the training seed of each row's model in a column of its own."""
     table = []
     for result in results:
         m = result.record
@@ -55,12 +56,15 @@ def _print_results(results: list) -> None:
         label = conditions.label(m.images)
         partial = (" (partial)" if m.partial else "") + (f" ({m.skipped} skipped)" if m.skipped else "")
         score = f"{m.score:.2f}" + (" (all answers empty)" if m.all_empty else "")
-        row = [m.model, label, m.task, m.shots, f"{m.n}{partial}", score, f"[{low:.1f}, {high:.1f}]"]
+        task = m.task + (" (dev)" if m.split == "dev" else "")
+        row = [m.model, *([m.train_seed] if train_seeds else []), label, task, m.shots, f"{m.n}{partial}", score,
+               f"[{low:.1f}, {high:.1f}]"]  # fmt: skip
         row += [f"{v:.2f}" for v in m.breakdown.values()]
         table.append(row)
         log.info("run record: %s", m.run_dir)
     last = results[-1].record
-    headers = ["model", "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
+    seed_column = ["train seed"] if train_seeds else []
+    headers = ["model", *seed_column, "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
     if distributed.is_main():
         print(tabulate(table, headers=headers, tablefmt="github"))
         for chosen, why in dict.fromkeys((r.record.precision, r.record.precision_reason) for r in results):
@@ -68,7 +72,18 @@ def _print_results(results: list) -> None:
                 print(f"computed in {chosen} ({why})")
 
 
+def _train_seeds(value, overrides: dict, where: str = "--train-seeds") -> tuple[int, ...]:
+    """Training seeds as asked for, refused beside a `seed` recipe override (both would set the training seed)."""
+    from harness.evaluation.cells import train_seed_option
+
+    seeds = train_seed_option(value, where)
+    if seeds and "seed" in overrides:
+        raise HarnessError(f"{where} and a `seed` recipe override both set the training seed: give one of them")
+    return seeds
+
+
 def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
+    from harness.evaluation import tasks
     from harness.evaluation.cells import expand, run_cells
     from harness.evaluation.evaluate import EvalSettings, limit_option
     from harness.models.loading import device_map
@@ -77,13 +92,15 @@ def _evaluate(args: argparse.Namespace, train_missing: bool) -> None:
     shots = _shots(args.shots, task)  # bad options fail now, before the model is looked for
     images = conditions.parse(args.images, recipe_default=None)
     base = EvalSettings(batch_size=args.batch_size, limit=limit_option(args.limit),
-                        skip_bad_samples=args.skip_bad_samples)  # fmt: skip
+                        skip_bad_samples=args.skip_bad_samples, split=tasks.split_option(args.split))  # fmt: skip
+    train_seeds = _train_seeds(getattr(args, "train_seeds", None), parse_overrides(args.overrides))
     preflight.require([task], [preflight.model_of(args)])  # all that is missing, in one message, before any work
+    tasks.check_split(task, base.split)
     spec = _spec(args)
     lm_map = device_map(args.lm_device_map, spec)
-    cells = expand(spec, task, shots, [args.seed], conditions.with_recipe(images, spec.eval_images), base)
+    cells = expand(spec, task, shots, [args.seed], conditions.with_recipe(images, spec.eval_images), base, train_seeds)
     results = run_cells(cells, args.device, not args.quiet, lm_map, train_missing, precision=args.precision)
-    _print_results(results)
+    _print_results(results, train_seeds=bool(train_seeds))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -133,7 +150,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     kind = kind_of(task)
     shots = args.shots or kind.default_shots(task)  # a naming task's are its inner shots
     kind.check_shots(task, [shots], "--shots")
-    task, support_shots = kind.as_run(task, shots)
+    task, support_shots = kind.as_run(tasks.for_split(task, tasks.split_option(args.split)), shots)
     dataset = tasks.load(task)
     pool = tasks.support_pool(task, dataset) if support_shots else []
     for row in tasks.rows(task, dataset, args.seed)[: args.n]:
@@ -171,7 +188,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.evaluation.sweep import grid_path, run_grid
 
-    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet, precision=args.precision)
+    cells = run_grid(grid_path(args.grid), device=args.device, progress=not args.quiet, precision=args.precision,
+                     split=args.split, train_seeds=args.train_seeds)  # fmt: skip
     print(f"{args.grid}: {cells} cells done; see `harness table` and `harness compare`")
     return 0
 
@@ -184,137 +202,6 @@ def cmd_score(args: argparse.Namespace) -> int:
         old, new = rescore(Path(folder))
         change = "unchanged" if old.score == new.score else f"{old.score} -> {new.score}"
         print(f"{folder}: {new.metric} {change}")
-    return 0
-
-
-def _results_frame(pattern: str = "*", rebuild: bool = False, split: str = "all"):
-    """The runs of tasks matching ``pattern`` on ``split``: test, dev or all (records before splits are test)."""
-    import fnmatch
-
-    from harness import paths
-    from harness.results.database import ResultsDB
-
-    db = ResultsDB(readonly=not paths.writable_home())  # a read-only home is read, never written
-    try:
-        if rebuild:
-            if db.readonly:
-                raise HarnessError(f"--rebuild-index: the harness home {paths.home()} is read-only")
-            log.info("results database rebuilt from the run folders: %d runs", db.rebuild())
-        frame = db.frame()
-    finally:
-        db.close()
-    if frame.empty:
-        return frame
-    # The pattern matches the task's name, or its label with a naming setting ("emoji-open 5-way").
-    keep = [
-        (fnmatch.fnmatchcase(t, pattern) or fnmatch.fnmatchcase(n, pattern)) and split in ("all", s)
-        for t, n, s in zip(frame["task"], frame["task_name"], frame["split"])
-    ]
-    return frame[keep]
-
-
-def cmd_table(args: argparse.Namespace) -> int:
-    from harness.results import tables
-    from harness.results.published import load_published
-
-    published = None if args.no_published else load_published()
-    _print_table(tables.comparison(_results_frame(args.task, args.rebuild_index), published), args.format)
-    print("mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' own settings")
-    return 0
-
-
-def _print_table(table, fmt: str) -> None:
-    if fmt == "csv":
-        print(table.to_csv(), end="")
-    else:
-        print(tabulate(table, headers="keys", tablefmt="github" if fmt == "md" else "latex"))
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.results import tables
-    from harness.results.findings import check_alpha
-
-    alpha = check_alpha(args.alpha)
-    frame = _results_frame(args.task, split=args.split)
-    found = tables.comparisons(frame, args.baseline, alpha)
-    if args.format == "csv":
-        print(found.to_csv(index=False), end="")
-    else:
-        _print_table(tables.compare(frame, args.baseline, alpha), args.format)
-    print(tables.compare_footer(found, alpha))
-    return 0
-
-
-def cmd_findings(args: argparse.Namespace) -> int:
-    from harness import paths
-    from harness.results import findings_table
-    from harness.results.findings import check_alpha, findings_path, load_findings
-
-    alpha = check_alpha(args.alpha)
-    spec = load_findings(findings_path(args.findings))  # a bad file fails before the results are read
-    if args.out and Path(args.out).is_dir():
-        raise HarnessError(f"--out {args.out}: is a folder; name the file to write")
-    table, notes = findings_table.measure(_results_frame(args.task, split=args.split), spec, alpha)
-    text = findings_table.csv(table) if args.format == "csv" else findings_table.markdown(table, notes, alpha)
-    if args.out:
-        paths.atomic_write_text(Path(args.out), text)
-        print(f"{args.out}: {len(table)} rows")
-    else:
-        print(text, end="")
-    return 0
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-
-    from harness.results.plots import plot_all
-
-    for path in plot_all(_results_frame(args.task), _out_folder(args.out, "plots")):
-        print(path)
-    return 0
-
-
-def _out_folder(value: str, what: str) -> Path:
-    """An --out folder, checked before any work: a file of that name is refused, the folder made."""
-    out = Path(value)
-    if out.exists() and not out.is_dir():
-        raise HarnessError(f"--out {out}: is a file, not a folder; name a folder for {what} (it is made if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise HarnessError(
-            f"--out {out}: cannot be made ({err.strerror or err}); name a folder you can write"
-        ) from None
-    return out
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-
-    from harness.results.report import build
-
-    out = _out_folder(args.out, "the report's index.html and summary.md")
-    print(build(_results_frame(args.task), out, args.baseline, args.samples))
-    return 0
-
-
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-
-    from harness import paths
-    from harness.results import tables
-
-    if Path(args.csv).is_dir():
-        raise HarnessError(
-            f"--csv {args.csv}: is a folder; name the CSV file to write, e.g. {Path(args.csv) / 'leaderboard.csv'}"
-        )
-    board = tables.leaderboard(_results_frame(split=args.split))
-    paths.atomic_write_text(Path(args.csv), board.to_csv(index=False))
-    print(f"{args.csv}: {len(board)} rows")
-    return 0
-
-
-def cmd_power(args: argparse.Namespace) -> int:
-    from harness.metrics.power import plan
-
-    print(plan(args.effect, args.base, args.draws, args.alpha, args.power, args.metric), end="")
     return 0
 
 

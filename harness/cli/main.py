@@ -50,8 +50,19 @@ def _task_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+_SPLIT_HELP = (
+    "dev or test (default): dev is the source's validation split, or a seeded part of its training "
+    "images that no training reads; tune on dev, report on test (docs/concepts.md#dev-and-test)"
+)
+_TRAIN_SEEDS_HELP = (
+    "comma-separated training seeds, e.g. 0,1,2: one model trained per seed (the recipe's seed), "
+    "each evaluated on every cell (default: the recipe's own seed)"
+)
+
+
 def _eval_args(p: argparse.ArgumentParser, images_default: str) -> None:
     _task_args(p)
+    p.add_argument("--split", default=None, help=_SPLIT_HELP)
     p.add_argument(
         "--shots",
         default=None,
@@ -123,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train the model if its checkpoint is missing, evaluate, print the table")
     _model_args(p)
     _eval_args(p, "both")
+    p.add_argument("--train-seeds", default=None, metavar="SEEDS", help=_TRAIN_SEEDS_HELP)
     p = sub.add_parser("train", help="train (or resume training) a model")
     _model_args(p)
     p = sub.add_parser("eval", help="evaluate a trained model")
@@ -133,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=3, help="how many queries (training sequences with --train)")
+    p.add_argument("--split", default=None, help="the task's dev or test (default) queries")
     p.add_argument("--train", action="store_true", help="the first training sequences of --model, as it sees them")
     p.add_argument("--model", help="with --train: <lm>-<recipe>")
     p.add_argument(
@@ -149,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if built")
     p = sub.add_parser("sweep", help="tasks x models x shots x seeds from a grid file, skipping cells already done")
     p.add_argument("grid", help="a grid YAML, e.g. baselines/grids/cpu-small.yaml")
+    p.add_argument("--split", default=None, help="dev or test: instead of the grid's `split` (default test)")
+    p.add_argument("--train-seeds", default=None, metavar="SEEDS",
+                   help="comma-separated training seeds, instead of the grid's `train_seeds`")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("score", help="re-score a run's saved predictions with the current metric code")
@@ -250,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", default=None, help="--invariance: one shot count (a naming task's: inner shots)")
     p.add_argument("--images", default="real", help="--invariance: image conditions, as for `run`")
     p.add_argument("--seed", type=int, default=0, help="--invariance: the few-shot seed")
+    p.add_argument("--split", default=None, help="--invariance: the task's dev or test (default) queries")
     p.add_argument("--limit", type=int, default=None, help="--invariance: the first N queries only (1 or more)")
     p.add_argument(
         "--update",
@@ -301,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.disable_progress_bar()  # their per-load bars would bury the harness's own output
     try:
         from harness import paths
-        from harness.cli import commands
+        from harness.cli import reading
 
         paths.check_home(write=args.command not in _NO_MODELS | _PREFLIGHT)
         if distributed.enabled():
@@ -316,7 +333,12 @@ def main(argv: list[str] | None = None) -> int:
             # --precision, else $HARNESS_PRECISION (how a launcher may tell its workers), else auto: read here
             # alone and handed down as an argument.
             args.precision = args.precision or requested()
-        return getattr(commands, f"cmd_{args.command}")(args) or 0
+        command = getattr(reading, f"cmd_{args.command}", None)  # the reading commands import no torch
+        if command is None:
+            from harness.cli import commands
+
+            command = getattr(commands, f"cmd_{args.command}")
+        return command(args) or 0
     except HarnessError as exc:
         if args.debug:
             raise

@@ -2,7 +2,7 @@
 
 Local files: Karpathy's ``dataset_coco.json`` (from ``caption_datasets.zip``) names each image's
 split and sentences; the images live under ``<image_root>/train2014`` and ``<image_root>/val2014``.
-Splits: train = train + restval (113,287 images), val (5,000), test (5,000). Every image becomes one
+Splits: train = train + restval (113,287 images), val (5,000: the dev split), test (5,000). Every image becomes one
 ``caption`` row whose answers are its reference captions, keyed ``"<filepath>/<filename>"``, and each
 of its sentences one training caption.
 
@@ -121,7 +121,8 @@ def load_karpathy(
     for folder in sorted(folders):
         if not folders[folder].is_dir():
             raise HarnessError(f"{folders[folder]}: image folder '{folder}' named in {split_file} not found")
-    return Dataset(name, f"karpathy:{digest.hexdigest()[:16]}", splits, captions, image_paths)
+    # Karpathy's val split is the dev split: disjoint from test and from train (+ restval), which train.
+    return Dataset(name, f"karpathy:{digest.hexdigest()[:16]}", splits, captions, image_paths, dev_split="val")
 
 
 def load_coco_from_env() -> Dataset:

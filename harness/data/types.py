@@ -67,6 +67,11 @@ class Dataset:
     # Text for images that have no caption, for `--images caption` only (never trained on): what the source
     # knows of them, e.g. an easy-vqa image whose questions name its colour but not its shape.
     descriptions: dict[str, str] = field(default_factory=dict)
+    # The source's official validation split, where its tasks test on another one (COCO's Karpathy val): its dev
+    # split. None named: a seeded part of the training images is (``harness.data.dev``).
+    dev_split: str = ""
+    # A dev view's dev images (``harness.data.dev.dev_view``): set apart from training and from few-shot support.
+    held_out: frozenset[str] = frozenset()
 
     def image(self, key: str) -> torch.Tensor:
         if key not in self.images:

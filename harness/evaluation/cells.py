@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import conditions, paths
 from harness.config import TaskConfig
+from harness.errors import HarnessError
 from harness.evaluation import tasks
 from harness.evaluation.evaluate import RECORD_FORMAT, EvalSettings, evaluate
 from harness.kinds.base import kind_of
@@ -86,19 +87,52 @@ class CellResult:
     read_back: bool  # the run had finished before and was read back, not computed now
 
 
+def train_seed_option(value: Any, where: str = "--train-seeds") -> tuple[int, ...]:
+    """Training seeds as asked for: "0,1,2" on the command line, or a grid's list; None: the recipe's own seed."""
+    if value is None:
+        return ()
+    items = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
+    why = f"{where} expects distinct whole numbers >= 0 (one trained model each), e.g. 0,1,2"
+    if not items or any(item == "" for item in items):
+        raise HarnessError(f"{why}; got {value!r}")
+    seeds: list[int] = []
+    for item in items:
+        whole = isinstance(item, int) and not isinstance(item, bool) and item >= 0
+        if not (whole or (isinstance(item, str) and item.isdigit())):
+            raise HarnessError(f"{why}; got {item!r}")
+        if int(item) in seeds:
+            raise HarnessError(f"{why}; got {int(item)} twice")
+        seeds.append(int(item))
+    return tuple(seeds)
+
+
+def seeded(spec: ModelSource, train_seeds: Sequence[int]) -> list[ModelSource]:
+    """``spec`` once per training seed (its recipe's ``seed``: each a model trained on its own), or as it is when
+    no training seeds are asked for. Only a model this harness trains has training seeds."""
+    from harness.models.spec import ModelSpec
+
+    if not train_seeds:
+        return [spec]
+    if not isinstance(spec, ModelSpec) or not spec.trains:
+        raise HarnessError(f"--train-seeds: {spec.name} is not trained by this harness, so it has no training seed")
+    return [dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, seed=s)) for s in train_seeds]
+
+
 def expand(spec: ModelSource, task: TaskConfig, shots: Sequence[int], seeds: Sequence[int], images: Sequence[str],
-           base: EvalSettings | None = None) -> list[Cell]:  # fmt: skip
-    """Every cell of a model on a task: shots x seeds x image conditions, each shot count as the task's kind
-    means it (a naming task's are its inner shots); the rest of each cell's settings are ``base``'s."""
+           base: EvalSettings | None = None, train_seeds: Sequence[int] = ()) -> list[Cell]:  # fmt: skip
+    """Every cell of a model on a task: training seeds (``seeded``) x shots x seeds x image conditions, each shot
+    count as the task's kind means it (a naming task's are its inner shots), on ``base``'s split (dev or test:
+    ``tasks.for_split``); the rest of each cell's settings are ``base``'s."""
     kind = kind_of(task)
     base = base or EvalSettings()
     out = []
-    for count in shots:
-        run_task, support = kind.as_run(task, count)
-        for seed in seeds:
-            for condition in images:
-                settings = dataclasses.replace(base, shots=support, seed=seed, images=condition)
-                out.append(Cell(spec, run_task, settings))
+    for model in seeded(spec, train_seeds):
+        for count in shots:
+            run_task, support = kind.as_run(tasks.for_split(task, base.split), count)
+            for seed in seeds:
+                for condition in images:
+                    settings = dataclasses.replace(base, shots=support, seed=seed, images=condition)
+                    out.append(Cell(model, run_task, settings))
     return out
 
 

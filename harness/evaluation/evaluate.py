@@ -61,11 +61,14 @@ class EvalSettings:
     limit: int = 0  # 0: every row; N: the first N rows only, a quick look marked partial everywhere
     skip_bad_samples: bool = False  # a query whose image cannot be read is skipped and counted, not an error
     precision: str = ""  # set (by ``for_model``) where the model computes at other than its device's old default
+    split: str = ""  # "dev": the task's dev split (``tasks.for_split``); "": its test split
 
     def __post_init__(self) -> None:
         for name, what in (("batch_size", "prompts per batch, 0: by device"), ("limit", "0: every query")):
             if getattr(self, name) < 0:
                 raise HarnessError(f"invalid {name} = {getattr(self, name)!r} ({what})")
+        if self.split not in ("", "dev"):
+            raise HarnessError(f"invalid split = {self.split!r} (dev, or empty for test)")
         if self.images not in conditions.LABELS:
             raise HarnessError(f"invalid images = {self.images!r} (one of: {', '.join(conditions.LABELS)})")
 
@@ -76,6 +79,8 @@ class EvalSettings:
             described["skip_bad_samples"] = True
         if self.precision:  # likewise: other floats, other answers, another run
             described["precision"] = self.precision
+        if self.split:  # likewise: a dev run is another run; a test run keeps its fingerprint
+            described["split"] = self.split
         return described
 
     def for_model(self, model) -> EvalSettings:

@@ -35,6 +35,8 @@ class Grid:
     batch_size: int = 0  # 0: by device
     checkpoints: tuple[dict, ...] = ()  # models with weights trained elsewhere (GridCheckpoint), beside `models`
     description: str = ""
+    split: str = "test"  # dev or test (harness.evaluation.tasks.for_split)
+    train_seeds: tuple[int, ...] = ()  # one model trained per seed (the recipe's seed); empty: the recipe's own
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,22 @@ def grid_path(name: str) -> Path:
     return found
 
 
-def grid_cells(path: Path) -> list[Cell]:
-    """Every cell of the grid file, each name checked before anything trains."""
+def grid_cells(path: Path, split: str | None = None, train_seeds: str | None = None) -> list[Cell]:
+    """Every cell of the grid file, each name checked before anything trains; ``split`` and ``train_seeds`` (as
+    given on the command line) instead of the grid's own."""
     from harness.evaluation import tasks as task_registry
+    from harness.evaluation.cells import train_seed_option
     from harness.evaluation.evaluate import EvalSettings
     from harness.models import external
     from harness.models.spec import resolve
 
     grid = load_yaml(Grid, path, name=path.stem)
+    run_split = task_registry.split_option(split) if split is not None else task_registry.split_option(
+        grid.split, f"{path}: split")  # fmt: skip
+    seeds = train_seed_option(train_seeds) if train_seeds is not None else train_seed_option(
+        grid.train_seeds or None, f"{path}: train_seeds")  # fmt: skip
+    if seeds and "seed" in grid.set:
+        raise HarnessError(f"{path}: train_seeds and set.seed both set the training seed: give one of them")
     images = conditions.parse(",".join(grid.images), where=f"{path}: images")
     for key, values in grid.options.items():
         if not isinstance(values, list) or not values:
@@ -100,7 +110,9 @@ def grid_cells(path: Path) -> list[Cell]:
             raise HarnessError(f"{where}: {exc}") from None
     if not specs:
         raise HarnessError(f"{path}: no models and no checkpoints")
-    base = EvalSettings(limit=grid.limit, batch_size=grid.batch_size)
+    for task in tasks:
+        task_registry.check_split(task, run_split)
+    base = EvalSettings(limit=grid.limit, batch_size=grid.batch_size, split=run_split)
     cells = []
     for spec in specs:
         for task in tasks:
@@ -117,10 +129,13 @@ def grid_cells(path: Path) -> list[Cell]:
                 if key in kind.options:
                     variants = [with_options(t, {key: v}, str(path)) for t in variants for v in values]
             for variant in variants:
-                cells += expand(spec, variant, shots, grid.seeds, images, base)
+                cells += expand(spec, variant, shots, grid.seeds, images, base, seeds if spec.trains else ())
     return cells
 
 
-def run_grid(path: Path, device: str | None = None, progress: bool = True, precision: str = "auto") -> int:
-    """Run every cell of the grid, computing at ``precision``; returns the number of cells."""
-    return len(run_cells(grid_cells(path), device, progress, precision=precision))
+def run_grid(path: Path, device: str | None = None, progress: bool = True, precision: str = "auto",
+             split: str | None = None, train_seeds: str | None = None) -> int:  # fmt: skip
+    """Run every cell of the grid (on ``split``, for ``train_seeds``, where given), computing at ``precision``;
+    returns the number of cells."""
+    cells = grid_cells(path, split, train_seeds)
+    return len(run_cells(cells, device, progress, precision=precision))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import paths, registry
 from harness.config import TaskConfig, replace_fields
-from harness.data import sources
+from harness.data import dev, sources
 from harness.errors import HarnessError
 from harness.kinds.base import kind_of
 from harness.metrics.base import metric_of
@@ -41,6 +41,35 @@ def resolve(name: str, overrides: dict[str, Any] | None = None) -> TaskConfig:
     return replace_fields(task, fields, f"--task-set for task '{task.name}'")
 
 
+SPLITS = ("dev", "test")  # what a cell evaluates on: tune on dev, report on test
+
+
+def split_option(value: str | None, where: str = "--split") -> str:
+    """A split as asked for (``--split``, a grid's ``split``): "dev", or "" for test (the default)."""
+    if value is None or value == "test":
+        return ""
+    if value != dev.DEV:
+        raise HarnessError(f"{where} expects dev or test, got {value!r}")
+    return dev.DEV
+
+
+def for_split(task: TaskConfig, split: str) -> TaskConfig:
+    """The task as run on ``split`` ("dev", or "" / "test" for the task's own split): a dev task's queries are the
+    source's dev split, its support the support split without the dev images (``tasks.load`` gives that view);
+    a task whose support is its own test split takes a dev cell's support from the dev split instead."""
+    if split_option(split or None) != dev.DEV or task.split == dev.DEV:
+        return task
+    support = dev.DEV if task.support_split == task.split else task.support_split
+    return dataclasses.replace(task, split=dev.DEV, support_split=support)
+
+
+def check_split(task: TaskConfig, split: str) -> None:
+    """A dev task's queries drawn once now, so a source without a dev split is refused before anything trains."""
+    if split:
+        run = for_split(task, split)
+        rows(run, load(run))
+
+
 def fingerprint(task: TaskConfig, dataset: Dataset) -> str:
     described = dataclasses.asdict(task)
     for key, default in _NEWER_FIELDS.items():
@@ -50,7 +79,14 @@ def fingerprint(task: TaskConfig, dataset: Dataset) -> str:
 
 
 def load(task: TaskConfig) -> Dataset:
-    return sources.load(task.source, task.hub or None)
+    """The task's data; a dev task's (``for_split``) as its dev view (``harness.data.dev.dev_view``)."""
+    dataset = sources.load(task.source, task.hub or None)
+    if task.split == dev.DEV:
+        try:
+            return dev.dev_view(dataset)
+        except HarnessError as exc:
+            raise HarnessError(f"task {task.name} --split dev: {exc}") from None
+    return dataset
 
 
 def rows(task: TaskConfig, dataset: Dataset, seed: int = 0) -> list[Row]:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.data.dev import DEV
 from harness.data.naming_text import NONSENSE_NAMES, QUERY_TEXT, induction_text, support_text  # noqa: F401 - also here
 from harness.data.types import Row
 from harness.errors import HarnessError
@@ -206,13 +207,15 @@ class Naming(TaskKind):
 
     def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
         """Released episodes as they are, else episodes drawn from the source's classes by ``seed``."""
-        if task.split in dataset.splits:
+        if _released(task, dataset):
             return dataset.rows(task.split)
         opts = self.check_options(task)
         classes, query_pool = dataset.classes, None
         if opts["support_vendors"]:
             classes = dataset.classes_from(opts["support_vendors"])
             query_pool = dataset.classes_from([opts["query_vendor"]])
+        if task.split == DEV:
+            classes, query_pool = _dev_classes(task, dataset, classes, query_pool, opts["inner_shots"])
         if not classes:
             raise HarnessError(f"task {task.name}: data source {dataset.name} has no image classes to name")
         return build_episodes(classes, ways=opts["ways"], inner_shots=opts["inner_shots"], repeats=opts["repeats"],
@@ -235,7 +238,7 @@ class Naming(TaskKind):
         files, whose classes are not known, to another image of the release)."""
         from harness.conditions import derangement, other_class
 
-        if task.split in dataset.splits:
+        if _released(task, dataset):
             rows = dataset.rows(task.split)
             images = [key for r in rows for key in (r.image, *(k for k, _ in r.support))]
             return derangement(images, f"shuffled|{task.name}|{task.split}|{seed}")
@@ -256,16 +259,36 @@ class Naming(TaskKind):
         return sorted({name for _, name in row.support})
 
     def settings(self, task: TaskConfig, dataset: Dataset) -> dict[str, Any]:
-        if task.split in dataset.splits:  # released episodes: their own setting, which the file names
+        if _released(task, dataset):  # released episodes: their own setting, which the file names
             return {"answer": self.check_options(task)["answer"]}
         return super().settings(task, dataset)  # generated episodes: their setting goes with the numbers
 
     def record(self, task: TaskConfig, dataset: Dataset, shots: int) -> dict[str, Any]:
-        released = task.split in dataset.splits
+        released = _released(task, dataset)
         return {
             **super().record(task, dataset, shots),
             "shots": 0 if released else self.check_options(task)["inner_shots"],
         }
+
+
+def _released(task: TaskConfig, dataset: Dataset) -> bool:
+    """Whether the task's queries are released episodes (a split of the source), not drawn from its classes."""
+    return task.split in dataset.splits and task.split != DEV
+
+
+def _dev_classes(task: TaskConfig, dataset: Dataset, classes: dict, query_pool: dict | None,
+                 inner_shots: int) -> tuple[dict, dict]:  # fmt: skip
+    """(support classes, query pool) of dev episodes: queries among the source's dev images, support among the
+    other images of the support classes (the classes with a dev image and ``inner_shots`` others). Only where the
+    test episodes query another group of images (emoji's twitter drawings), so that no test query is a dev query."""
+    if query_pool is None or not dataset.held_out:
+        raise HarnessError(f"task {task.name} --split dev: its episodes query any image of {dataset.name}, so no "
+                           "image is kept from its test queries; it has no dev split")  # fmt: skip
+    held = dataset.held_out
+    queries = {c: [k for k in keys if k in held] for c, keys in classes.items()}
+    support = {c: [k for k in keys if k not in held] for c, keys in classes.items()}
+    kept = [c for c in classes if queries[c] and len(support[c]) >= inner_shots]
+    return {c: support[c] for c in kept}, {c: queries[c] for c in kept}
 
 
 KINDS.add("naming", Naming())

@@ -178,12 +178,17 @@ def resolve(
 
 def train_data_version(recipe) -> str:
     """The version of what the recipe trains on: train_data's, then each train_mix source's
-    (``<v>+emoji:0.5=<v2>``)."""
-    from harness.data import sources
+    (``<v>+emoji:0.5=<v2>``), each with the rule that set its dev images apart from training (``-dev:...``)."""
+    from harness.data import dev, sources
     from harness.training.trainset import check_question_types
 
     check_question_types(recipe)
-    version = sources.load(recipe.train_data).version
+
+    def of(name: str) -> str:
+        dataset = sources.load(name)
+        return dataset.version + dev.holdout_tag(dataset)
+
+    version = of(recipe.train_data)
     for item, (name, _) in zip(recipe.train_mix, recipe.mix()):
-        version += f"+{item}={sources.load(name).version}"
+        version += f"+{item}={of(name)}"
     return version

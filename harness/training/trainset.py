@@ -14,7 +14,8 @@ function of (seed, step) alone, and the same for ``harness train`` and ``harness
 - ``pair_repeat``: that share of sequences (a seeded draw per sequence) end on another image with the caption
   of an earlier pair of the sequence, from the same source (``repeat_last``), where the source has one.
 
-Apart from ``train_text: vqa``, every text is a caption: no task's prompt template or question ever trains.
+Apart from ``train_text: vqa``, every text is a caption: no task's prompt template or question ever trains. No source's
+dev images (``harness.data.dev``) ever train: every source's items leave them out.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.config import Recipe
-from harness.data import sources
+from harness.data import dev, sources
 from harness.data.shapes import COLORS, SHAPES
 from harness.errors import HarnessError
 
@@ -108,11 +109,12 @@ class TrainSet:
 
     def _items(self, name: str, text: str) -> list[Item]:
         dataset = self.datasets.setdefault(name, sources.load(name))
+        held = dev.dev_images(dataset)  # the source's dev images: never trained on
         if text == "captions":  # the train split's captions only (an emoji source's twitter drawings are test)
-            return [Item(name, c.image, c.text) for c in dataset.captions.get("train", [])]
+            return [Item(name, c.image, c.text) for c in dataset.captions.get("train", []) if c.image not in held]
         from harness.kinds.base import reference_answer
 
-        rows = question_rows(self.recipe, dataset)
+        rows = [r for r in question_rows(self.recipe, dataset) if r.image not in held]
         return [Item(name, r.image, VQA_TARGET.format(answer=reference_answer(r)),
                      VQA_CONTEXT.format(question=r.question)) for r in rows if r.question and r.answers]  # fmt: skip
 

@@ -12,7 +12,7 @@ import pytest
 
 from harness import registry
 from harness.config import replace_fields
-from harness.data import sources
+from harness.data import dev, sources
 from harness.data.shapes import COLORS, SHAPES
 from harness.errors import HarnessError
 from harness.training.trainset import TrainSet, batch_indices, check_question_types, render
@@ -63,9 +63,15 @@ def test_a_mix_in_yaml_is_a_list_of_source_share_strings():
     assert r.mix() == [("tiny-emoji", 0.25), ("tiny-tuxpaint", 0.5)]
 
 
-def test_the_plain_path_draws_the_batches_it_always_drew():
-    """Frozen's own recipe: the batches of the code before these fields, hard-coded (seed 3, batch 4)."""
+def test_the_plain_path_draws_the_batches_it_always_drew(monkeypatch):
+    """Frozen's own recipe: the batches of the code before these fields, hard-coded (seed 3, batch 4), drawn again
+    when no image is held out for dev; with the dev images held out, the same walk over the others."""
     r = recipe(batch_size=4, seed=3)
+    held = dev.dev_images(sources.load("tiny-shapes"))
+    kept = [c.text for c in sources.load("tiny-shapes").captions["train"] if c.image not in held]
+    assert len(kept) == 240 - 24
+    assert [it.target for it in TrainSet(r).batch(7)] == [kept[i] for i in batch_indices(216, 4, 3, 7)]
+    monkeypatch.setattr(dev, "dev_images", lambda dataset: frozenset())
     trainset = TrainSet(r)
     got = {step: [(it.source, it.image, it.target, it.context) for it in trainset.batch(step)] for step in (0, 1, 61)}
     assert got[0] == [("tiny-shapes", "train/203", "a brown triangle.", ""), ("tiny-shapes", "train/187", "a gray triangle.", ""),
@@ -108,7 +114,10 @@ def _ends_on_a_repeat(seq) -> bool:
     return any(it.target == seq[-1].target and it.image != seq[-1].image for it in seq[:-1])
 
 
-def test_repeated_pairs_end_that_share_of_sequences_on_another_image_of_an_earlier_caption():
+def test_repeated_pairs_end_that_share_of_sequences_on_another_image_of_an_earlier_caption(monkeypatch):
+    # Every training image of the tiny sources, none held out for dev: a tiny-emoji concept then always has another
+    # image to repeat it with (held out, a quarter of its 48 images would leave some concepts with one).
+    monkeypatch.setattr(dev, "dev_images", lambda dataset: frozenset())
     r = recipe(batch_size=40, pairs=4, pair_repeat=0.5, train_mix=["tiny-emoji:0.5"])
     trainset = TrainSet(r)
     assert trainset.batch(3) == TrainSet(r).batch(3) and trainset.batch(3) != trainset.batch(4)  # seeded
