@@ -96,7 +96,7 @@ def _table(measurements: dict) -> list[list[str]]:
 
 
 def _environment(device: torch.device) -> dict:
-    from harness.results.database import environment
+    from harness.results.rundir import environment
 
     env = environment()
     if device.type == "cuda":

@@ -20,8 +20,8 @@ from harness.evaluation import tasks
 from harness.evaluation.evaluate import RECORD_FORMAT, EvalSettings, evaluate
 from harness.kinds.base import kind_of
 from harness.models.source import ModelSource
-from harness.results.database import RunDir
 from harness.results.records import RunRecord
+from harness.results.rundir import RunDir
 
 if TYPE_CHECKING:
     from harness.data.types import Dataset, Row

@@ -27,8 +27,9 @@ from harness.metrics import stats
 from harness.metrics.base import metric_of
 from harness.models import api
 from harness.prompt import describe
-from harness.results.database import ResultsDB, RunDir
+from harness.results.database import ResultsDB
 from harness.results.records import RunRecord
+from harness.results.rundir import RunDir
 
 if TYPE_CHECKING:
     from harness.evaluation.cells import PreparedCell

@@ -14,7 +14,7 @@ from harness import __version__, paths
 from harness.errors import HarnessError
 from harness.kinds.base import cell_label
 from harness.results.records import RunRecord
-from harness.results.rundir import RESCORE, RunDir, environment, read_samples  # noqa: F401 - their old home
+from harness.results.rundir import RESCORE, RunDir
 
 log = logging.getLogger("harness")
 

@@ -104,7 +104,8 @@ def test_disk_full_stops_the_run_with_a_message_and_the_records_stay_readable(
 WRITER = """
 import json, sys
 from pathlib import Path
-from harness.results.database import ResultsDB, RunDir
+from harness.results.database import ResultsDB
+from harness.results.rundir import RunDir
 db = ResultsDB(Path(sys.argv[1]))
 for i in range(40):
     run = RunDir(Path(sys.argv[2]) / f"{Path(sys.argv[2]).name}-run{i}")

@@ -11,10 +11,11 @@ import pytest
 
 from harness.config import TaskConfig
 from harness.kinds.base import KINDS, CellSetting, TaskKind
-from harness.results.database import ResultsDB, RunDir
+from harness.results.database import ResultsDB
 from harness.results.findings import load_findings
 from harness.results.findings_table import measure
 from harness.results.records import RunRecord, upgrade
+from harness.results.rundir import RunDir
 from harness.results.tables import comparison, leaderboard
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.results.database import ResultsDB, RunDir
+from harness.results.database import ResultsDB
 from harness.results.findings import findings_path, load_findings, verdict
 from harness.results.findings_table import absolute, markdown, measure, paired
+from harness.results.rundir import RunDir
 
 
 @pytest.mark.parametrize(

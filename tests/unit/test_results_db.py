@@ -5,7 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from harness.results.database import ResultsDB, RunDir
+from harness.results.database import ResultsDB
+from harness.results.rundir import RunDir
 
 
 def fake_run(root: Path, key: str, score: float, seed: int = 0, recipe: str = "frozen") -> RunDir:
