@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.cli.main import main
 
 MEASUREMENTS = {"train", "train_model_flops", "answers_zero_shot", "answers_4_shot", "answers_4_shot_shared_support",
                 "cost_4_shot_vs_zero_shot", "task_wall"}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bench_writes_its_record_with_every_figure_beside_the_naive_one(tiny_hub, tmp_path, capsys):
     args = ["bench", "--lm", "gpt2", "--device", "cpu", "--size", "smoke", "--image-size", "32",
             "--task", "easyvqa-tiny", "--out", str(tmp_path)]  # fmt: skip

@@ -63,6 +63,7 @@ def _adapter(folder: Path, **kwargs):
     return external.load(spec, "cpu")
 
 
+@pytest.mark.slow
 def test_hf_adapter_answers_as_a_direct_call_and_batching_changes_nothing(llava, home):
     model, spec = _adapter(llava)
     assert spec.name == "hf:tiny-llava" and spec.origin.startswith("local:")
@@ -96,6 +97,7 @@ def test_hf_adapter_answers_as_a_direct_call_and_batching_changes_nothing(llava,
     assert scores[0] == pytest.approx(by_hand, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_hf_model_runs_every_task_kind_and_joins_the_tables(llava, home, capsys):
     for task, shots in [("easyvqa-tiny", "0,1"), ("miniimagenet-open-tiny", "1"), ("coco-tiny", "0")]:
         args = ["run", "--task", task, "--model", f"hf:{llava}", "--shots", shots, "--limit", "8", "--quiet",
@@ -165,6 +167,7 @@ def test_a_model_in_a_file_answers_as_its_lm_does_and_a_changed_file_is_a_new_mo
     assert len(set((home / "runs" / "easyvqa-tiny").rglob("samples.jsonl")) - folders) == 2
 
 
+@pytest.mark.slow
 def test_an_entry_point_registers_a_model(tiny_hub, tmp_path, home):
     site = tmp_path / "site"
     (site / "mymodels").mkdir(parents=True)
@@ -216,6 +219,7 @@ def test_bad_models_of_your_own_are_one_line(tmp_path, home, capsys, llava):
 
 
 # ---- weights trained elsewhere: --checkpoint ------------------------------------------------------------
+@pytest.mark.slow
 def test_a_checkpoint_trained_elsewhere_loads_with_a_shape_check(tiny_hub, fast_recipe, tmp_path, home, capsys):
     from safetensors.torch import load_file, save_file
 
@@ -259,6 +263,7 @@ def test_a_checkpoint_trained_elsewhere_loads_with_a_shape_check(tiny_hub, fast_
         resolve("gpt2-frozen", checkpoint=str(tmp_path / "none.safetensors"))
 
 
+@pytest.mark.slow
 def test_a_check_cell_names_a_checkpoint_relative_to_its_file(tiny_hub, fast_recipe, tmp_path, home, capsys):
     import yaml
     from safetensors.torch import load_file, save_file
@@ -296,6 +301,7 @@ def test_a_check_cell_names_a_checkpoint_relative_to_its_file(tiny_hub, fast_rec
     assert "cell 2" in err and "gone.safetensors: no such file" in err and "\n" not in err, err
 
 
+@pytest.mark.slow
 def test_a_sweep_grid_runs_checkpoints_trained_elsewhere(tiny_hub, fast_recipe, tmp_path, home, capsys):
     import yaml
     from safetensors.torch import load_file, save_file
@@ -391,6 +397,7 @@ def test_naming_by_rank_picks_the_most_likely_name_and_is_its_own_column(llava, 
         assert expected in err and "\n" not in err, err
 
 
+@pytest.mark.slow
 def test_a_model_of_your_own_in_a_sweep_a_check_and_the_report(llava, tmp_path, home, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text(

@@ -16,6 +16,7 @@ from harness.cli.main import main
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_run_trains_then_reuses_the_checkpoint_and_prints_the_table(tiny_hub, fast_recipe, capsys, caplog):
     caplog.set_level("INFO")
     args = ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--quiet"]
@@ -75,6 +76,7 @@ def test_hub_model_missing_offline_says_which_and_how(capsys):
     assert "openai-community/gpt2-xl" in err and "--lm-path" in err and "hub cache" in err
 
 
+@pytest.mark.slow
 def test_lm_path_loads_a_saved_model_folder(tiny_hub, fast_recipe, capsys):
     args = ["train", "--model", "gpt2-xl-frozen", "--lm-path", str(tiny_hub["gpt2"]), "--quiet"]
     assert main(args + [a for s in fast_recipe for a in ("--set", s)]) == 0
@@ -102,6 +104,7 @@ def test_list_wildcards_and_availability(tiny_hub, capsys):
     assert "alias of smollm2-135m-frozen" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_module_and_console_script_are_the_same_cli():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     module = subprocess.run(

@@ -35,6 +35,7 @@ def _samples(home: Path, task: str) -> dict[str, dict]:
     return {s["id"]: s for s in samples}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, shots", [("easyvqa-tiny", "1"), ("miniimagenet-open-tiny", "1")])
 def test_two_process_evaluation_matches_one_process_sample_by_sample(tiny_hub, tmp_path, task, shots):
     one, two = tmp_path / "one", tmp_path / "two"
@@ -59,6 +60,7 @@ def test_two_process_evaluation_matches_one_process_sample_by_sample(tiny_hub, t
     }
 
 
+@pytest.mark.slow
 def test_two_process_evaluation_killed_mid_run_resumes_with_nothing_lost_or_repeated(tiny_hub, tmp_path):
     import signal
     import time
@@ -112,6 +114,7 @@ def _checkpoint(home: Path, model: str) -> tuple[dict[str, object], dict[str, st
         return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["linear", "frozen"])
 def test_two_process_training_with_half_batches_matches_one_process_with_the_whole_batch(tiny_hub, tmp_path, recipe):
     """The recipe's batch is the global batch: 2 processes take 2 of its 4 images each. With a frozen encoder
@@ -139,6 +142,7 @@ def test_two_process_training_with_half_batches_matches_one_process_with_the_who
         assert all(bool(torch.isfinite(run[k]).all()) for k in run if run[k].is_floating_point())
 
 
+@pytest.mark.slow
 def test_two_process_packed_training_matches_one_process(tiny_hub, tmp_path):
     """Packed sequences of 2 pairs, the embedding loss and a caption mixture: each of 2 processes takes one
     sequence of the 4-image batch, and the model is the one-process one (linear: no batch statistics)."""

@@ -3,6 +3,8 @@ generates each distinct prompt once."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness import registry
 from harness.checks.naive import naive_generate
 from harness.evaluation import tasks
@@ -12,6 +14,7 @@ from harness.prompt import blacked_out
 from tests.unit.test_prefix import TinyEncoder
 
 
+@pytest.mark.slow
 def test_smollm2_batched_answers_equal_transformers_generate_one_at_a_time():
     lm, tokenizer = lms.load(lms.resolve(registry.LMS.get("smollm2-135m")))
     model = VisualPrefixModel(TinyEncoder(), lm, tokenizer, 2, 32, (0.5,) * 3, (0.5,) * 3).eval()

@@ -66,6 +66,7 @@ def _score_by_hand(home: Path) -> None:
         path.write_text("".join(json.dumps(s) + "\n" for s in samples))
 
 
+@pytest.mark.slow
 def test_findings_on_a_tiny_sweep(tiny_hub, tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
     monkeypatch.setenv("HARNESS_HOME", str(home))  # this sweep's runs only

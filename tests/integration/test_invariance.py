@@ -28,6 +28,7 @@ def _lines(out: str) -> dict[str, str]:
     return {line.strip().split(":")[0]: line.strip() for line in out.splitlines() if line.startswith("  ")}
 
 
+@pytest.mark.slow
 def test_the_built_in_model_passes_every_variant(tiny_hub, fast_recipe, home, capsys):
     sets = [a for s in fast_recipe for a in ("--set", s)]
     code = main(["check", "--invariance", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--shots", "1",
@@ -41,6 +42,7 @@ def test_the_built_in_model_passes_every_variant(tiny_hub, fast_recipe, home, ca
     assert "passed: 0 variant(s)" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_the_two_process_variant_runs_at_either_precision(tiny_hub, fast_recipe, home, capsys, precision):
     """With bf16 asked for, the 2-process workers must compute and file their run at the reference's precision: the
@@ -84,6 +86,7 @@ def test_the_default_precision_passes_where_auto_would_train_in_bf16(tiny_hub, f
     assert trained["precision"] == "bf16"  # the premise: auto trained it in bf16
 
 
+@pytest.mark.slow
 def test_a_batch_dependent_model_of_ones_own_fails_naming_the_items(tmp_path, home, capsys):
     path = tmp_path / "batchy.py"
     path.write_text(BATCH_DEPENDENT)

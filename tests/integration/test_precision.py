@@ -33,6 +33,7 @@ def _train(home, choice: str) -> list[float]:
     return [entry["loss"] for entry in training_curve(spec.checkpoint_dir)]
 
 
+@pytest.mark.slow
 def test_bf16_training_tracks_fp32(tiny_hub, tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     fp32 = _train(tmp_path / "fp32", "fp32")

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.config import parse_overrides
 from harness.models.spec import resolve
 from harness.training import checkpoint
@@ -37,6 +39,7 @@ def _saved_step(spec) -> int:
     return saved.step if saved else 0
 
 
+@pytest.mark.slow
 def test_kill_during_training_resumes_from_the_last_checkpoint(tiny_hub):
     spec = resolve("gpt2-frozen", parse_overrides(RECIPE))
     sets = [a for s in RECIPE for a in ("--set", s)]
@@ -99,6 +102,7 @@ def test_resumed_training_ends_with_the_same_weights_as_an_uninterrupted_run(tin
     )
 
 
+@pytest.mark.slow
 def test_kill_during_evaluation_loses_and_repeats_nothing(tiny_hub, fast_recipe):
     sets = [a for s in fast_recipe for a in ("--set", s)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}

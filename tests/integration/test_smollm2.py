@@ -41,6 +41,7 @@ def test_second_load_uses_the_converted_cache_not_the_gguf(smollm2, monkeypatch)
     assert model.config.model_type == "llama" and model.config.hidden_size == 576
 
 
+@pytest.mark.slow
 def test_the_converted_copy_is_what_transformers_loads_from_the_gguf(smollm2):
     """The conversion parses the GGUF once (``_gguf_parsed_once``) and saves the de-quantized model as it
     is; its tensors, config and tokenizer must equal transformers' own, unpatched GGUF load."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.cli.main import main
 
 GRID = """
@@ -17,6 +19,7 @@ set: {steps: 2, batch_size: 2, pairs: 2, image_size: 32, save_every: 1, train_da
 """
 
 
+@pytest.mark.slow
 def test_sweep_trains_each_model_once_and_skips_done_cells(tiny_hub, tmp_path, caplog, capsys):
     grid = tmp_path / "tiny.yaml"
     grid.write_text(GRID)

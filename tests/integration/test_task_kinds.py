@@ -18,6 +18,7 @@ def _run(task: str, fast_recipe: list[str], caplog, *extra: str) -> list[Path]:
     return [Path(line.split("run record: ")[1]) for line in caplog.text.splitlines() if "run record: " in line]
 
 
+@pytest.mark.slow
 def test_caption_task_scores_with_pycocoevalcap(tiny_hub, fast_recipe, capsys, caplog):
     (folder,) = _run("coco-tiny", fast_recipe, caplog)
     metrics = json.loads((folder / "metrics.json").read_text())

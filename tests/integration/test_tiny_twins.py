@@ -40,6 +40,7 @@ def _run(task: str, fast_recipe: list[str], caplog) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(TWINS))
 def test_tiny_twin_runs_end_to_end(task: str, tiny_hub, fast_recipe, caplog) -> None:
     folder = _run(task, fast_recipe, caplog)

@@ -73,6 +73,7 @@ def tiny_home(tiny_hub, tmp_path_factory):
         yield home
 
 
+@pytest.mark.slow
 def test_tiny_baseline_passes(tiny_home, capsys):
     _check_passes(capsys, TINY)
 
@@ -83,6 +84,7 @@ def cpu_checkpoints(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cpu-checkpoints")
 
 
+@pytest.mark.slow
 def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, cpu_checkpoints, capsys):
     home = _smollm2_home(tmp_path_factory, "check-cpu", cpu_checkpoints)
     with pytest.MonkeyPatch.context() as mp:
@@ -91,6 +93,7 @@ def test_cpu_baseline_with_smollm2_passes(tmp_path_factory, cpu_checkpoints, cap
         _check_passes(capsys, CPU, improved_fails=False)
 
 
+@pytest.mark.slow
 def test_the_cpu_baseline_fails_a_model_that_ignores_its_images(tmp_path_factory, cpu_checkpoints, capsys):
     """The shipped model, trained as check trains it (or loaded when the test above trained it), then made
     blind at evaluation: every image it is shown is black. The cells with real images regress; the
@@ -133,6 +136,7 @@ def _smollm2_home(tmp_path_factory, name: str, checkpoints: Path | None = None) 
     return home
 
 
+@pytest.mark.slow
 def test_the_cpu_baseline_catches_images_going_with_the_wrong_prompts(tmp_path_factory, monkeypatch, capsys):
     """A real bug, not spoilt answers: each image of a batch reaches the encoder in its neighbour's place
     (an off-by-one where images are grouped or sorted apart from their prompts), in training and
@@ -158,6 +162,7 @@ def test_the_cpu_baseline_catches_images_going_with_the_wrong_prompts(tmp_path_f
     assert row["status"] == "REGRESSED" and float(row["now"]) < caption["ci95"][0], out
 
 
+@pytest.mark.slow
 def test_check_catches_a_worsened_model(tiny_home, tmp_path, monkeypatch, capsys):
     """A fresh home trains the same weights bit for bit; answers spoilt in generate then regress."""
     from safetensors.torch import load_file
@@ -286,6 +291,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="AVX2 kernels are x86's")
 def test_check_pins_the_cpu_kernels_before_anything_computes(tmp_path):
     """From a shell, `check` itself pins torch, MKL and oneDNN to the file's instruction set; a process

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 GRID = """\
 tasks: [easyvqa-tiny, miniimagenet-open-tiny]
@@ -66,6 +68,7 @@ def _equal(a: dict, b: dict) -> None:
             assert a[key] == b[key], key
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_at_random_moments_ends_as_an_uninterrupted_one(tiny_hub, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(GRID)

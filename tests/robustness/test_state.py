@@ -37,6 +37,7 @@ def only_run(home: Path) -> Path:
     return metrics.parent
 
 
+@pytest.mark.slow
 def test_two_identical_runs_at_once_end_with_one_whole_run(tiny_hub, tmp_path):
     """Two `harness run` processes started together on a fresh home: one trains and evaluates, the other waits
     for its locks and reads the results back; both exit 0 and the run folder has one line per id."""
@@ -144,6 +145,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["run", "score"])
 @pytest.mark.parametrize("name, content, expected", BROKEN, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BROKEN)])
 def test_a_broken_run_record_is_one_line_and_its_advice_works(home, capsys, command, name, content, expected):

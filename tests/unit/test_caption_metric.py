@@ -114,6 +114,7 @@ def ours_per_image() -> dict[str, dict[str, float]]:
     return score_per_image(REFERENCES, CANDIDATES)
 
 
+@pytest.mark.slow
 def test_equals_coco_eval_cap(
     monkeypatch: pytest.MonkeyPatch, ours: dict[str, float], ours_per_image: dict[str, dict[str, float]]
 ) -> None:

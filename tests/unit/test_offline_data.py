@@ -65,6 +65,7 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     return text
 
 
+@pytest.mark.slow
 def test_emoji_table(emoji_dir: Path) -> None:
     assert emoji_dir == paths.home() / "data" / "emoji"
     table = _table(emoji_dir)
@@ -147,6 +148,7 @@ def test_corrupt_build_is_refused_and_rebuilt(emoji_dir: Path, monkeypatch: pyte
     built.load_emoji()
 
 
+@pytest.mark.slow
 def test_tuxpaint_table(tux_dir: Path) -> None:
     table = _table(tux_dir)
     assert table.column_names == ["key", "caption", "category", "split", "image"]
