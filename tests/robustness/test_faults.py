@@ -40,15 +40,16 @@ def test_out_of_memory_halves_the_batch_and_the_run_goes_on(tiny_hub, fast_recip
     sets = [a for s in [*fast_recipe, "seed=21"] for a in ("--set", s)]
     args = ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--images", "real", "--quiet",
             "--batch-size", "8", "--limit", "20", *sets]  # fmt: skip
+    before = set(_run_dirs("easyvqa-tiny"))  # the session's home holds other tests' runs of this task
     assert main(args) == 0  # trained and evaluated without the fault: the reference answers
-    reference = json.loads((_run_dirs("easyvqa-tiny")[-1] / "samples.jsonl").read_text().splitlines()[0])
-    for folder in _run_dirs("easyvqa-tiny"):
-        import shutil
+    (folder,) = set(_run_dirs("easyvqa-tiny")) - before
+    reference = json.loads((folder / "samples.jsonl").read_text().splitlines()[0])
+    import shutil
 
-        shutil.rmtree(folder)
+    shutil.rmtree(folder)
     monkeypatch.setattr(VisualPrefixModel, "generate", tight)
     assert main(args) == 0
-    folder = _run_dirs("easyvqa-tiny")[-1]
+    (folder,) = set(_run_dirs("easyvqa-tiny")) - before
     samples = [json.loads(x) for x in (folder / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 20 and samples[0]["prediction"] == reference["prediction"]
     assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) == 2  # halved twice, then kept small
@@ -87,11 +88,12 @@ def test_disk_full_stops_the_run_with_a_message_and_the_records_stay_readable(
     args = ["run", "--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--images", "real", "--quiet",
             "--batch-size", "4", "--limit", "24", *sets]  # fmt: skip
     assert main(["train", "--model", "gpt2-frozen", "--quiet", *sets]) == 0
+    before = set(_run_dirs("easyvqa-tiny"))  # the session's home holds other tests' runs of this task
     monkeypatch.setattr(os, "write", filling)
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "No space left on device" in err and "samples.jsonl" in err and "resume" in err
-    folder = _run_dirs("easyvqa-tiny")[-1]
+    (folder,) = set(_run_dirs("easyvqa-tiny")) - before
     lines = (folder / "samples.jsonl").read_bytes()
     assert lines.endswith(b"\n") and len(lines.splitlines()) == 8  # two whole batches, no torn line
     assert all(json.loads(x) for x in lines.splitlines())
