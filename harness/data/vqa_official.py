@@ -7,7 +7,7 @@ Official files (``load_official``): per split, a questions JSON (``{"data_subtyp
 ``COCO_<data_subtype>_<12-digit image id>.jpg``. VQAv2 has 10 answers per question; OK-VQA v1.1 has
 the same layout with 5 answers each given twice (its ``answer`` field, the stemmed form the official
 OK-VQA evaluation scores against, is used, not ``raw_answer``), answer type "other" and knowledge
-categories ("one" ... "ten") as question types. Nothing here assumes VQAv2's answer count or types.
+categories ("one" ... "ten") as question types. A question with other than 10 answers is refused, in one line.
 Every question becomes one ``vqa`` row with id ``str(question_id)``, image key ``"<split>/<image_id>"``
 and the answers in ``answer_id`` order. Image files are not checked at load (200k questions); a missing
 one is reported when first used. The data version is a sha256 over the JSON files' bytes.
@@ -50,6 +50,7 @@ SPLITS = {"train": "train2014", "val": "val2014"}
 ENV_VQAV2 = "HARNESS_VQAV2_DIR"
 ENV_OKVQA = "HARNESS_OKVQA_DIR"
 ENV_COCO = "HARNESS_COCO_DIR"
+ANSWERS_PER_QUESTION = 10  # official VQAv2 and OK-VQA: always 10; other counts are refused, not scored
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ def _read_annotations(path: Path) -> tuple[dict[int, tuple[int, int, tuple[str, 
                 answer_id = get_field(answer, "answer_id", int, path, f"{where} answers[{j}]")
                 ordered.append((answer_id, j, text))
             ordered.sort()
+        if len(ordered) != ANSWERS_PER_QUESTION:
+            n, want = len(ordered), ANSWERS_PER_QUESTION  # with 1 answer an exact prediction would score 0
+            raise HarnessError(f"{path}: {where}: {n} answer(s), official VQA files have {want} (damaged or foreign?)")
         annotations[qid] = (i, image_id, tuple(text for _, _, text in ordered), answer_type, question_type)
     return annotations, data
 
