@@ -48,7 +48,10 @@ def _shots(text: str | None, task) -> list[int]:
 
 
 def _print_results(results: list, train_seeds: bool = False) -> None:
-    """One row per cell; with ``train_seeds``, the training seed of each row's model in a column of its own."""
+    """One row per cell; with ``train_seeds``, the training seed of each row's model in a column of its own. No CI
+    over too few items, and a note where a corpus metric (CIDEr) was computed over too few images to mean anything."""
+    from harness.metrics import stats
+
     table = []
     for result in results:
         m = result.record
@@ -57,8 +60,9 @@ def _print_results(results: list, train_seeds: bool = False) -> None:
         partial = (" (partial)" if m.partial else "") + (f" ({m.skipped} skipped)" if m.skipped else "")
         score = f"{m.score:.2f}" + (" (all answers empty)" if m.all_empty else "")
         task = m.task + (" (dev)" if m.split == "dev" else "")
+        ci = f"[{low:.1f}, {high:.1f}]" if stats.ci_shown(m.n) else stats.NO_CI
         row = [m.model, *([m.train_seed] if train_seeds else []), label, task, m.shots, f"{m.n}{partial}", score,
-               f"[{low:.1f}, {high:.1f}]"]  # fmt: skip
+               ci]  # fmt: skip
         row += [f"{v:.2f}" for v in m.breakdown.values()]
         table.append(row)
         log.info("run record: %s", m.run_dir)
@@ -70,6 +74,12 @@ def _print_results(results: list, train_seeds: bool = False) -> None:
         for chosen, why in dict.fromkeys((r.record.precision, r.record.precision_reason) for r in results):
             if chosen:
                 print(f"computed in {chosen} ({why})")
+        if not all(stats.ci_shown(r.record.n) for r in results):
+            print(stats.NO_CI_WHY)
+        corpus = [stats.corpus_note(r.record.metric, r.record.n, f"{r.record.model}, {r.record.label}")
+                  for r in results if r.record.corpus]  # fmt: skip
+        for note in dict.fromkeys(note for note in corpus if note):
+            print(note)
 
 
 def _train_seeds(value, overrides: dict, where: str = "--train-seeds") -> tuple[int, ...]:

@@ -45,8 +45,11 @@ def cmd_table(args: argparse.Namespace) -> int:
     from harness.results.published import load_published
 
     published = None if args.no_published else load_published()
-    _print_table(tables.comparison(_results_frame(args.task, args.rebuild_index), published), args.format)
+    frame = _results_frame(args.task, args.rebuild_index)
+    _print_table(tables.comparison(frame, published), args.format)
     print("mean ± std over seeds (n = seeds); * = partial (--limit); published rows are the papers' own settings")
+    for note in tables.corpus_notes(frame):
+        print(note)
     return 0
 
 

@@ -20,6 +20,33 @@ import numpy as np
 PERMUTATION_RESAMPLES = 10_000
 
 
+# Below this many items no interval is shown ("n too small for an interval"): a bootstrap over one item gives the score
+# itself as its interval ([100.0, 100.0]), and over a handful it takes only a few values and is far too narrow (five
+# right answers out of five: [100.0, 100.0] again). Stored records keep their interval; tables print none.
+MIN_ITEMS_FOR_CI = 10
+NO_CI = "n too small for an interval"
+NO_CI_WHY = (f"{NO_CI}: fewer than {MIN_ITEMS_FOR_CI} items, where a bootstrap interval says nothing about the "
+             "spread (over one item it is the score itself)")  # fmt: skip
+# A corpus metric (CIDEr) weighs each n-gram by how rare it is across all the images scored together (its IDF): on one
+# image every weight is 0, so CIDEr is 0 whatever the captions; on a few it is still far from what it measures.
+MIN_IMAGES_FOR_CORPUS = 10
+
+
+def ci_shown(n_items) -> bool:
+    """Whether a 95% CI over ``n_items`` items is printed (``MIN_ITEMS_FOR_CI`` or more)."""
+    return n_items >= MIN_ITEMS_FOR_CI
+
+
+def corpus_note(metric: str, n_images: int, where: str = "") -> str:
+    """A line saying that a corpus metric over fewer than ``MIN_IMAGES_FOR_CORPUS`` images is not meaningful; ""
+    from there up."""
+    if n_images >= MIN_IMAGES_FOR_CORPUS:
+        return ""
+    return (f"{metric}{f' ({where})' if where else ''} over {n_images} image(s) is not meaningful: a corpus metric "
+            "weighs words by how rare they are across the images scored (IDF), so on one image it is 0 by "
+            f"construction; score at least {MIN_IMAGES_FOR_CORPUS} images")  # fmt: skip
+
+
 def seed_of(*parts) -> int:
     """A seed from what identifies a cell (task, model fingerprint, images, shots, limit...): the same cell always
     draws the same resamples, whatever else the table holds and in whatever order its rows came."""

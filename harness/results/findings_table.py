@@ -261,6 +261,7 @@ def measure(frame: pd.DataFrame, findings: Findings, alpha: float = 0.05) -> tup
         table.loc[tested, "p_holm"] = stats.holm(table.loc[tested, "p_value"].astype(float).tolist())
     specs = {f.name: f for f in findings.findings}
     table["verdict"] = [
+        "not shown" if _too_few(r) else
         verdict(r.claim, _clean(r.ci95_low), _clean(r.ci95_high), specs[r.finding].threshold, specs[r.finding].margin,
                 _clean(r.p_holm), alpha)
         for r in table.itertuples()
@@ -275,6 +276,11 @@ def measure(frame: pd.DataFrame, findings: Findings, alpha: float = 0.05) -> tup
     for r in (r for r in table.itertuples() if isinstance(r.also_differ, str) and r.also_differ):
         notes.append(f"{r.finding}: {r.cells}: these models also differ in: {r.also_differ}")
     return table, notes + ([findings.note] if findings.note else [])
+
+
+def _too_few(r) -> bool:
+    """Whether a measured row has too few items for a CI (``stats.MIN_ITEMS_FOR_CI``): its verdict is "not shown"."""
+    return bool(r.n) and not pd.isna(r.n_items) and not stats.ci_shown(r.n_items)
 
 
 def _fmt(value, signed: bool, digits: int) -> str:
@@ -297,7 +303,9 @@ def verdict_line(r) -> str:
     if not pd.isna(r.trained_a) and min(r.trained_a, r.trained_b) == 1:
         a, b = int(r.trained_a), int(r.trained_b)
         text += " (1 trained model per side)" if a == b else f" ({b} vs {a} trained models)"
-    if r.verdict == "not shown" and not pd.isna(r.detectable):
+    if _too_few(r):
+        text += f" ({stats.NO_CI})"
+    elif r.verdict == "not shown" and not pd.isna(r.detectable):
         text += f" (could detect ±{r.detectable:.1f})"
     return text
 
@@ -313,6 +321,7 @@ def markdown(table: pd.DataFrame, notes: list[str], alpha: float = 0.05) -> str:
         if r.n and r.n_seeds > 1:
             n += f" ({int(r.n_items)} items x {int(r.n_seeds)} seeds)" if not pd.isna(r.n_items) else ""
         ci = "" if pd.isna(r.ci95_low) else f"[{_fmt(r.ci95_low, signed, 1)}, {_fmt(r.ci95_high, signed, 1)}]"
+        ci = stats.NO_CI if _too_few(r) else ci
         floor = bool(r.p_floor) if not pd.isna(r.p_floor) else False
         rows.append([r.finding, r.cells, n, _fmt(r.effect, signed, 2), ci, p_text(r.p_value, floor),
                      p_text(r.p_holm, floor), verdict_line(r)])  # fmt: skip
@@ -334,6 +343,7 @@ def markdown(table: pd.DataFrame, notes: list[str], alpha: float = 0.05) -> str:
         "hold); not measured = no runs of a side, or no shared items. A model comparison where a side rests on one "
         "trained model says so: the difference between two training runs is not in the CI. A control that does not "
         "hold is a **control failed**: what it guards is suspect.",
+        *([f"{stats.NO_CI_WHY}; such a row is not shown."] if any(_too_few(r) for r in table.itertuples()) else []),
     ]
     return (
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

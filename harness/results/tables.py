@@ -148,6 +148,24 @@ def comparison(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd
     return table
 
 
+def corpus_notes(frame: pd.DataFrame) -> list[str]:
+    """A line for each cell scored by a corpus metric (CIDEr) over too few images to mean anything
+    (``stats.corpus_note``), to print under the table."""
+    if frame.empty or "metrics_json" not in frame:
+        return []
+    import json
+
+    from harness.results.records import RunRecord
+
+    frame = frame.assign(row=_labels(frame))
+    notes = []
+    for run in frame.itertuples():
+        if RunRecord.from_json(json.loads(run.metrics_json)).corpus:
+            where = f"{run.row}, {_column(run.task, run.shots, run.limit)}"
+            notes.append(stats.corpus_note(run.metric, int(run.n), where))
+    return [note for note in dict.fromkeys(notes) if note]
+
+
 def _baseline_rows(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
     """The no-model baselines of the few-shot cells (records' ``baselines``), one row each: per column, the mean over
     the cell's few-shot seeds (they depend on the prompts alone, not on the model)."""
@@ -243,9 +261,8 @@ def compare(frame: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataF
     for c in table.itertuples():
         mark = "*" if c.p_holm < alpha else ""
         seeds = f", {c.n_seeds} seeds" if c.n_seeds > 1 else ""
-        cells.setdefault(c.row, {})[c.column] = (
-            f"{c.delta:+.2f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}]{mark} (n={c.n}{seeds})"
-        )
+        ci = f"[{c.ci95_low:+.1f}, {c.ci95_high:+.1f}]" if stats.ci_shown(c.n_items) else f"({stats.NO_CI})"
+        cells.setdefault(c.row, {})[c.column] = f"{c.delta:+.2f} {ci}{mark} (n={c.n}{seeds})"
     out = pd.DataFrame.from_dict(cells, orient="index").fillna("")
     out.index.name = f"Δ vs {baseline}"
     return out
@@ -259,6 +276,8 @@ def compare_footer(table: pd.DataFrame, alpha: float = 0.05) -> str:
         f"* = significant at {alpha:g} after Holm's adjustment for all {len(table)} comparisons of the table "
         "(p-values on per-sample means: exact McNemar for 0/1 scores, a paired sign-flip permutation test otherwise)"
     ]  # fmt: skip
+    if "n_items" in table and not all(map(stats.ci_shown, table["n_items"])):
+        lines.append(stats.NO_CI_WHY)
     if "also_differ" in table:
         differ = dict.fromkeys((r, d) for r, d in zip(table["row"], table["also_differ"]) if d)
         lines += [f"{row}: these models also differ in: {fields}" for row, fields in differ]
@@ -272,7 +291,8 @@ def _paired_scores(runs: pd.DataFrame) -> dict[tuple, float]:
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, shots, model, images): mean and std over seeds and a 95% CI over samples (two-level,
-    seeds then samples, where the cell has several seeds; training seeds of one family count as seeds)."""
+    seeds then samples, where the cell has several seeds; training seeds of one family count as seeds); no CI (empty
+    cells) over fewer than ``stats.MIN_ITEMS_FOR_CI`` distinct samples."""
     if frame.empty:
         raise HarnessError("no finished runs in the results database yet: run `harness run` first")
     frame = _optional_columns(frame)
@@ -281,11 +301,13 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     for key, group in frame.groupby(keys, dropna=False):
         # Seeds in their order, samples in id order, the resamples seeded by the cell: never the rows' order.
         group = group.sort_values(["seed_key", "seed"], kind="stable")
-        per_seed = [[v for _, v in sorted(_sample_scores(d).items(), key=lambda kv: str(kv[0]))]
-                    for d in group["run_dir"]]  # fmt: skip
+        by_seed = [_sample_scores(d) for d in group["run_dir"]]
+        per_seed = [[v for _, v in sorted(held.items(), key=lambda kv: str(kv[0]))] for held in by_seed]
         scores = [s for seed_scores in per_seed for s in seed_scores]
         seed = stats.seed_of(*key)
-        if group["seed_key"].nunique() > 1:
+        if not stats.ci_shown(len({i for held in by_seed for i in held})):  # too few items: empty CI cells
+            low = high = float("nan")
+        elif group["seed_key"].nunique() > 1:
             low, high = stats.two_level_bootstrap_ci([s for s in per_seed if s], seed=seed)
         else:
             low, high = stats.bootstrap_ci(scores, seed=seed)

@@ -20,7 +20,7 @@ models: [gpt2-frozen, gpt2-train-blind]
 shots: [0, 1]
 seeds: [0, 1]
 images: [real, black, shuffled]
-limit: 6
+limit: 10
 set: {steps: 2, batch_size: 2, pairs: 2, image_size: 32, save_every: 1, train_data: tiny-shapes, seed: 3}
 """
 
@@ -81,14 +81,14 @@ def test_findings_on_a_tiny_sweep(tiny_hub, tmp_path, monkeypatch, capsys):
 
     frozen = {"model": "gpt2-frozen", "shots": 1}
     expected = {
-        ("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot (first 6): real vs blacked out"):
+        ("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot (first 10): real vs blacked out"):
             ({**frozen, "images": "black"}, {**frozen, "images": "real"}),
-        ("images beat shuffled images", "gpt2-frozen easyvqa-tiny 1-shot (first 6): real vs shuffled"):
+        ("images beat shuffled images", "gpt2-frozen easyvqa-tiny 1-shot (first 10): real vs shuffled"):
             ({**frozen, "images": "shuffled"}, {**frozen, "images": "real"}),
-        ("few-shot beats zero-shot", "gpt2-frozen easyvqa-tiny (first 6), real images: 1-shot vs 0-shot"):
+        ("few-shot beats zero-shot", "gpt2-frozen easyvqa-tiny (first 10), real images: 1-shot vs 0-shot"):
             ({**frozen, "images": "real", "shots": 0}, {**frozen, "images": "real"}),
         **{("train-blind is below frozen with images",
-            f"easyvqa-tiny {s}-shot (first 6), real images: gpt2-frozen vs gpt2-train-blind"):
+            f"easyvqa-tiny {s}-shot (first 10), real images: gpt2-frozen vs gpt2-train-blind"):
            ({"model": "gpt2-train-blind", "images": "real", "shots": s}, {"model": "gpt2-frozen", "images": "real",
                                                                          "shots": s}) for s in (0, 1)},
     }  # fmt: skip
@@ -98,11 +98,11 @@ def test_findings_on_a_tiny_sweep(tiny_hub, tmp_path, monkeypatch, capsys):
         row = rows[key]
         effect, n = _by_hand(home, a, b)
         assert float(row["effect"]) == pytest.approx(effect, abs=1e-3), key
-        assert (int(row["n"]), int(row["n_seeds"])) == (n, 2) and n == (11 if "blacked" in key[1] else 12)
+        assert (int(row["n"]), int(row["n_seeds"])) == (n, 2) and n == (19 if "blacked" in key[1] else 20)
         low, high = float(row["ci95_low"]), float(row["ci95_high"])
         assert low <= float(row["effect"]) <= high
         assert row["verdict"] == verdict("b > a", low, high, p=float(row["p_holm"]))
-        assert int(row["n_items"]) == 6  # the draws (seeds) of one item are one cluster
+        assert int(row["n_items"]) == 10  # the draws (seeds) of one item are one cluster
         assert float(row["p_holm"]) >= float(row["p_value"])
     # What this sweep did not run: one row each, not measured.
     for name in ("scratch is near zero", "a larger LM helps", "frozen generalises better than finetuned",
@@ -112,9 +112,9 @@ def test_findings_on_a_tiny_sweep(tiny_hub, tmp_path, monkeypatch, capsys):
 
     assert main(["findings", "--task", "easyvqa-tiny"]) == 0
     table = capsys.readouterr().out
-    line = next(x for x in table.splitlines() if "1-shot (first 6): real vs blacked out" in x)
-    key = ("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot (first 6): real vs blacked out")
-    assert f"| {float(rows[key]['effect']):+.2f} " in line and "| 11 (6 items x 2 seeds) " in line
+    line = next(x for x in table.splitlines() if "1-shot (first 10): real vs blacked out" in x)
+    key = ("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot (first 10): real vs blacked out")
+    assert f"| {float(rows[key]['effect']):+.2f} " in line and "| 19 (10 items x 2 seeds) " in line
     assert "Holm-adjusted over the 5 p-value(s)" in table and "family and size are confounded" in table
     out = tmp_path / "findings.csv"
     assert main(["findings", "--task", "easyvqa-tiny", "--format", "csv", "--out", str(out)]) == 0

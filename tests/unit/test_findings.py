@@ -85,10 +85,16 @@ def test_several_seeds_give_the_mean_of_seed_means():
     out = paired(a, b)
     assert out["n"] == 6 and out["n_seeds"] == 2
     assert out["effect"] == pytest.approx(100 * (0.25 + 1.0) / 2)  # not the pooled mean 3/6
-    low, high = out["ci95_low"], out["ci95_high"]
-    assert low <= out["effect"] <= high
+    assert pd_isna(out["ci95_low"]) and pd_isna(out["ci95_high"])  # 4 items: too few for an interval
     score = absolute(b)
-    assert score["effect"] == pytest.approx(62.5) and score["n"] == 6
+    assert score["effect"] == pytest.approx(62.5) and score["n"] == 6 and pd_isna(score["ci95_low"])
+    # Ten items, each as in seed 0/0 above, with seed 0/1 on the first two: the same means, now with a CI around them.
+    a10 = {**{("0/0", f"q{i}"): 0.0 for i in range(10)}, **{("0/1", f"q{i}"): 0.0 for i in range(5)}}
+    b10 = {**{("0/0", f"q{i}"): float(i % 4 == 0) for i in range(8)}, ("0/0", "q8"): 0.0, ("0/0", "q9"): 0.0,
+           **{("0/1", f"q{i}"): 1.0 for i in range(5)}}  # fmt: skip
+    out = paired(a10, b10)
+    assert out["n_items"] == 10 and out["effect"] == pytest.approx(100 * (0.2 + 1.0) / 2)
+    assert out["ci95_low"] <= out["effect"] <= out["ci95_high"]
 
 
 def _run(root: Path, model: str, images: str, shots: int, seed: int, scores: dict[str, float],
@@ -122,9 +128,10 @@ def _frame(root: Path):
 def test_rows_per_group_effects_and_not_measured(tmp_path):
     ids = [f"q{i}" for i in range(10)]
     for seed in (0, 1):
-        _run(tmp_path, "gpt2-frozen", "real", 1, seed, {q: float(i < 7) for i, q in enumerate(ids)})
-        # Black: q9 missing and an id real never had: only the 9 shared ids pair.
-        _run(tmp_path, "gpt2-frozen", "black", 1, seed, {**{q: float(i < 2) for i, q in enumerate(ids[:9])}, "x": 1.0})
+        _run(tmp_path, "gpt2-frozen", "real", 1, seed, {**{q: float(i < 7) for i, q in enumerate(ids)}, "q10": 0.0})
+        # Black: q9 missing and an id real never had: only the 10 shared ids pair.
+        black = {**{q: float(i < 2) for i, q in enumerate(ids[:9])}, "q10": 0.0, "x": 1.0}
+        _run(tmp_path, "gpt2-frozen", "black", 1, seed, black)
     _run(tmp_path, "gpt2-frozen", "real", 0, 0, {q: 0.0 for q in ids})
     _run(tmp_path, "gpt2-scratch", "real", 0, 0, {q: 0.0 for q in ids})
     _run(tmp_path, "gpt2-finetuned", "real", 1, 0, {q: float(i < 7) for i, q in enumerate(ids)})
@@ -135,8 +142,8 @@ def test_rows_per_group_effects_and_not_measured(tmp_path):
     rows = {(r.finding, r.cells): r for r in table.itertuples()}
 
     black = rows[("images beat blacked-out images", "gpt2-frozen easyvqa-tiny 1-shot: real vs blacked out")]
-    assert (black.n, black.n_seeds, black.n_items) == (18, 2, 9) and black.effect == pytest.approx(100 * 5 / 9)
-    # The two seeds are copies: 9 items, 5 discordant (McNemar 2 / 2**5), not 18 independent ones (2 / 2**10). The CI
+    assert (black.n, black.n_seeds, black.n_items) == (20, 2, 10) and black.effect == pytest.approx(100 * 5 / 10)
+    # The two seeds are copies: 10 items, 5 discordant (McNemar 2 / 2**5), not 18 independent ones (2 / 2**10). The CI
     # clears 0, the corrected p does not: nothing shown, with the effect the cell could have detected.
     assert black.ci95_low > 0 and black.p_value == pytest.approx(2 / 32) and black.verdict == "not shown"
     assert black.detectable > 0 and black.p_holm >= black.p_value
@@ -160,8 +167,9 @@ def test_rows_per_group_effects_and_not_measured(tmp_path):
     assert len(tested) == 4 and (tested["p_holm"] >= tested["p_value"]).all()
     assert any("family and size are confounded" in n for n in notes)
     text = markdown(table, notes)
-    assert "| +55.56 " in text and "not measured" in text and "Holm-adjusted over the 4 p-value(s)" in text
-    assert "| 18 (9 items x 2 seeds) " in text and "not shown (could detect ±" in text
+    assert "| +50.00 " in text and "not measured" in text and "Holm-adjusted over the 4 p-value(s)" in text
+    assert "| 20 (10 items x 2 seeds) " in text and "not shown (could detect ±" in text
+    assert "n too small" not in text  # every measured row has 10 items or more
 
 
 def pd_isna(value) -> bool:
