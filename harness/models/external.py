@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError
-from harness.models.api import ENTRY_POINT_GROUP
+from harness.models.api import ENTRY_POINT_GROUP, raised
 
 RECIPE = "external"  # the recipe column of tables and the leaderboard for a model not trained here
 
@@ -158,9 +158,12 @@ def load_class(path: Path, cls_name: str):
         except ImportError as err:
             del sys.modules[module_name]
             raise HarnessError(f"{path}: importing it failed: {err}") from None
-        except Exception as err:  # the user's code raised while it was imported
+        except KeyboardInterrupt:
             del sys.modules[module_name]
-            raise HarnessError(f"{path}: importing it raised {_raised(err)} (--debug shows the traceback)") from err
+            raise
+        except BaseException as err:  # the user's code raised (or exited) while it was imported
+            del sys.modules[module_name]
+            raise HarnessError(f"{path}: importing it raised {raised(err)} (--debug shows the traceback)") from err
     cls = getattr(module, cls_name, None)
     if cls is None:
         candidates = [
@@ -195,11 +198,11 @@ def load(spec: ExternalSpec, device: str | None = None):
     _check_arguments(factory, kwargs, what)
     try:
         model = factory(**kwargs)
-    except HarnessError:
+    except (HarnessError, KeyboardInterrupt):
         raise
-    except Exception as err:  # the user's constructor raised: say where and what, not a traceback
+    except BaseException as err:  # the user's constructor raised or exited: say where and what, not a traceback
         where = spec.location if spec.source == "file" else what
-        raise HarnessError(f"{where}: constructing the model raised {_raised(err)} (--debug shows the "
+        raise HarnessError(f"{where}: constructing the model raised {raised(err)} (--debug shows the "
                            "traceback)") from err  # fmt: skip
     if not callable(getattr(model, "generate", None)):
         raise HarnessError(
@@ -217,12 +220,6 @@ def load(spec: ExternalSpec, device: str | None = None):
             spec, identity=value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         )
     return model, spec
-
-
-def _raised(err: BaseException) -> str:
-    """An exception as one short phrase: its type and message."""
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _check_arguments(factory, kwargs: dict, what: str) -> None:
