@@ -19,6 +19,7 @@ import inspect
 import json
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,23 @@ def resolve(name: str, kwargs: dict | None = None) -> ExternalSpec:
         cls = load_class(path, cls_name)
         target = f"{path.name}:{cls_name}"
         origin = f"sha256:{paths.file_sha256(path)}"
-        return ExternalSpec(
-            _display_name(cls, cls_name), "file", target, f"{path.resolve()}:{cls_name}", kwargs, origin
-        )
+        name = checked_name(_display_name(cls, cls_name), f"{path}:{cls_name}")
+        return ExternalSpec(name, "file", target, f"{path.resolve()}:{cls_name}", kwargs, origin)
     ep = _entry_point(name)
     if ep is None:
         raise HarnessError(f"--model {name}: not an external model")
     dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
     return ExternalSpec(name, "entry point", f"{name} = {ep.value}", name, kwargs, dist)
+
+
+def checked_name(name: str, where: str) -> str:
+    """A model's name as tables show it, refused in one line when it holds a control character (a line break, a
+    tab): it would break table rows and run logs. Other text, even ``=`` or ``|``, is escaped where it is written."""
+    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise HarnessError(f"{where}: the model's name {name!r} holds control characters ({shown}); name it without")
+    return name
 
 
 def _display_name(cls, fallback: str) -> str:
@@ -212,7 +222,7 @@ def load(spec: ExternalSpec, device: str | None = None):
         model = model.to(pick_device(device)) or model
     name = getattr(model, "name", None)
     if spec.source != "hf" and isinstance(name, str) and name.strip():  # the instance may name itself by its settings
-        spec = dataclasses.replace(spec, name=name.strip())
+        spec = dataclasses.replace(spec, name=checked_name(name.strip(), what))
     identity = getattr(model, "identity", None)
     if callable(identity):
         value = identity()
