@@ -26,7 +26,7 @@ from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError
-from harness.models.api import ENTRY_POINT_GROUP, raised
+from harness.models.api import ENTRY_POINT_GROUP, guarded, raised
 
 RECIPE = "external"  # the recipe column of tables and the leaderboard for a model not trained here
 
@@ -219,13 +219,16 @@ def load(spec: ExternalSpec, device: str | None = None):
             f"{what}: the model has no generate(prompts, max_new_tokens, stop) method (the interface: harness/models/api.py)"
         )
     if callable(getattr(model, "to", None)):
-        model = model.to(pick_device(device)) or model
+        device = pick_device(device)
+        with guarded(model, "to"):
+            model = model.to(device) or model
     name = getattr(model, "name", None)
     if spec.source != "hf" and isinstance(name, str) and name.strip():  # the instance may name itself by its settings
         spec = dataclasses.replace(spec, name=checked_name(name.strip(), what))
     identity = getattr(model, "identity", None)
     if callable(identity):
-        value = identity()
+        with guarded(model, "identity"):
+            value = identity()
         spec = dataclasses.replace(
             spec, identity=value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         )

@@ -70,6 +70,22 @@ class BadLengths:
         raise GeneratorExit("odd")
 
 
+class BadTo:
+    def generate(self, prompts, max_new_tokens, stop):
+        return ["x"] * len(prompts)
+
+    def to(self, device):
+        sys.exit(0)
+
+
+class BadIdentity:
+    def generate(self, prompts, max_new_tokens, stop):
+        return ["x"] * len(prompts)
+
+    def identity(self):
+        raise SystemExit("bye")
+
+
 class Interrupted:
     def generate(self, prompts, max_new_tokens, stop):
         raise KeyboardInterrupt
@@ -95,6 +111,8 @@ def models(tmp_path: Path, fresh_home: Path) -> Path:
         ("BadInit", "constructing the model raised RuntimeError: weights missing | second line"),
         ("ExitInit", "constructing the model raised SystemExit"),
         ("BadLengths", "model BadLengths: prompt_lengths raised GeneratorExit: odd"),
+        ("BadTo", "model BadTo: to raised SystemExit: 0"),
+        ("BadIdentity", "model BadIdentity: identity raised SystemExit: bye"),
     ],
 )
 def test_user_code_that_raises_or_exits_is_one_line(models, capsys, command, cls, expected):
