@@ -14,13 +14,23 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _home_set() -> str:
+    """$HARNESS_HOME as set; empty (or blank, as an unset CI variable gives) counts as not set."""
+    value = os.environ.get("HARNESS_HOME", "")
+    return value if value.strip() else ""
+
+
 def home() -> Path:
-    return Path(os.environ.get("HARNESS_HOME", Path.home() / ".cache" / "frozen-harness"))
+    """The home folder, always absolute: ``$HARNESS_HOME`` with ``~`` expanded and a relative one taken from the
+    current folder (so the paths stored in run records and the results database stay valid from any folder);
+    the default ``~/.cache/frozen-harness`` when it is unset or empty."""
+    where = _home_set() or str(Path.home() / ".cache" / "frozen-harness")
+    return Path(os.path.abspath(os.path.expanduser(where)))
 
 
 def _home_named() -> str:
     where = home()
-    if "HARNESS_HOME" in os.environ:
+    if _home_set():
         return f"HARNESS_HOME {where}"
     return f"the harness home {where} (HARNESS_HOME names another)"
 

@@ -250,6 +250,8 @@ def judge(cell: Cell, default_tolerance: float, now: float) -> tuple[str, str]:
 
 
 def _table(baseline: Baseline, cells: list[Cell], results: list) -> tuple[str, list[str]]:
+    from harness.results.escape import markdown_rows
+
     rows, statuses = [], []
     for cell, result in zip(cells, results):
         m, old = result.record, result.read_back
@@ -261,7 +263,7 @@ def _table(baseline: Baseline, cells: list[Cell], results: list) -> tuple[str, l
         rows.append([*row, "read back" if old else "run now"])
         statuses.append(status)
     headers = ["cell", "metric", "n", "expected", "now", "delta", "allowed", "status", "run"]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), statuses
+    return tabulate(markdown_rows(rows), headers=headers, tablefmt="github", disable_numparse=True), statuses
 
 
 def _dump(value: Any, flow: bool | None = None) -> str:

@@ -70,7 +70,9 @@ def _print_results(results: list, train_seeds: bool = False) -> None:
     seed_column = ["train seed"] if train_seeds else []
     headers = ["model", *seed_column, "images", "task", "shots", "n", last.metric, "95% CI", *last.breakdown]
     if distributed.is_main():
-        print(tabulate(table, headers=headers, tablefmt="github"))
+        from harness.results.escape import markdown_rows
+
+        print(tabulate(markdown_rows(table), headers=headers, tablefmt="github"))
         for chosen, why in dict.fromkeys((r.record.precision, r.record.precision_reason) for r in results):
             if chosen:
                 print(f"computed in {chosen} ({why})")

@@ -54,10 +54,14 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def _print_table(table, fmt: str) -> None:
+    from harness.results import escape
+
     if fmt == "csv":
-        print(table.to_csv(), end="")
+        print(escape.csv_text(table, index=True), end="")
+    elif fmt == "md":
+        print(tabulate(escape.markdown_frame(table), headers="keys", tablefmt="github"))
     else:
-        print(tabulate(table, headers="keys", tablefmt="github" if fmt == "md" else "latex"))
+        print(tabulate(table, headers="keys", tablefmt="latex"))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -68,7 +72,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     frame = _results_frame(args.task, split=args.split)
     found = tables.comparisons(frame, args.baseline, alpha)
     if args.format == "csv":
-        print(found.to_csv(index=False), end="")
+        from harness.results.escape import csv_text
+
+        print(csv_text(found), end="")
     else:
         _print_table(tables.compare(frame, args.baseline, alpha), args.format)
     print(tables.compare_footer(found, alpha))
@@ -130,13 +136,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from harness import paths
     from harness.results import tables
+    from harness.results.escape import csv_text
 
     if Path(args.csv).is_dir():
         raise HarnessError(
             f"--csv {args.csv}: is a folder; name the CSV file to write, e.g. {Path(args.csv) / 'leaderboard.csv'}"
         )
     board = tables.leaderboard(_results_frame(split=args.split))
-    paths.atomic_write_text(Path(args.csv), board.to_csv(index=False))
+    paths.atomic_write_text(Path(args.csv), csv_text(board))
     print(f"{args.csv}: {len(board)} rows")
     return 0
 

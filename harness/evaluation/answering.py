@@ -49,7 +49,8 @@ def rank(model: api.HarnessModel, kind: TaskKind, rows: list[Row], prompts: list
     scores: list[float] = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        scores += model.loglikelihood([prompts[i] for i, _ in chunk], [f" {name}" for _, name in chunk])
+        with api.guarded(model, "loglikelihood"):
+            scores += model.loglikelihood([prompts[i] for i, _ in chunk], [f" {name}" for _, name in chunk])
     best: dict[int, tuple[float, str]] = {}
     for (i, name), score in zip(pairs, scores):
         if i not in best or score > best[i][0]:
@@ -69,9 +70,10 @@ def generate_fitting(
     while len(out) < len(prompts):
         chunk = prompts[len(out) : len(out) + fit[0]]
         try:
-            answers = model.generate(chunk, task.max_new_tokens, task.stop)
+            with api.guarded(model, "generate", passing=(torch.OutOfMemoryError,)):
+                answers = model.generate(chunk, task.max_new_tokens, task.stop)
             if len(answers) != len(chunk) or not all(isinstance(a, str) for a in answers):
-                raise HarnessError(f"model {type(model).__name__}: generate returned {len(answers)} answers for "
+                raise HarnessError(f"model {api.model_name(model)}: generate returned {len(answers)} answers for "
                                    f"{len(chunk)} prompts (expected one str per prompt)")  # fmt: skip
             out += [cut_at_stop(a, task.stop)[0].strip() for a in answers]
         except torch.OutOfMemoryError:

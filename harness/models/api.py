@@ -31,9 +31,11 @@ passes constructor keyword arguments (see ``harness.models.external``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
+from harness.errors import HarnessError
 from harness.prompt import Prompt
 
 ENTRY_POINT_GROUP = "frozen_harness.models"
@@ -47,9 +49,42 @@ class HarnessModel(Protocol):
 def context_length(model) -> int | None:
     """The model's context in positions, when it says (``context_length()``); None: not checked."""
     method = getattr(model, "context_length", None)
-    return method() if callable(method) else None
+    if not callable(method):
+        return None
+    with guarded(model, "context_length"):
+        return method()
 
 
 def prompt_lengths(model, prompts: Sequence[Prompt]) -> list[int] | None:
     method = getattr(model, "prompt_lengths", None)
-    return method(prompts) if callable(method) else None
+    if not callable(method):
+        return None
+    with guarded(model, "prompt_lengths"):
+        return method(prompts)
+
+
+def raised(err: BaseException) -> str:
+    """An exception as one short phrase: its type and message (``SystemExit: 0``)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def model_name(model) -> str:
+    """The name a model goes by in messages: its own ``name``, else its class's name."""
+    name = getattr(model, "name", None)
+    return name.strip() if isinstance(name, str) and name.strip() else type(model).__name__
+
+
+@contextmanager
+def guarded(model, method: str, passing: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Run a model's method: anything it raises or exits with (``SystemExit`` of any code included) becomes one
+    HarnessError naming the model, the method and the exception, so that the command fails (exit status 2) and
+    never ends quietly having evaluated nothing. Ctrl-C (KeyboardInterrupt), a HarnessError and the types in
+    ``passing`` (out of memory, which the caller handles) go through as they are."""
+    try:
+        yield
+    except (KeyboardInterrupt, HarnessError, *passing):
+        raise
+    except BaseException as err:
+        raise HarnessError(f"model {model_name(model)}: {method} raised {raised(err)} (--debug shows the "
+                           "traceback)") from err  # fmt: skip

@@ -19,13 +19,14 @@ import inspect
 import json
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import paths
 from harness.errors import HarnessError
-from harness.models.api import ENTRY_POINT_GROUP
+from harness.models.api import ENTRY_POINT_GROUP, guarded, raised
 
 RECIPE = "external"  # the recipe column of tables and the leaderboard for a model not trained here
 
@@ -125,14 +126,23 @@ def resolve(name: str, kwargs: dict | None = None) -> ExternalSpec:
         cls = load_class(path, cls_name)
         target = f"{path.name}:{cls_name}"
         origin = f"sha256:{paths.file_sha256(path)}"
-        return ExternalSpec(
-            _display_name(cls, cls_name), "file", target, f"{path.resolve()}:{cls_name}", kwargs, origin
-        )
+        name = checked_name(_display_name(cls, cls_name), f"{path}:{cls_name}")
+        return ExternalSpec(name, "file", target, f"{path.resolve()}:{cls_name}", kwargs, origin)
     ep = _entry_point(name)
     if ep is None:
         raise HarnessError(f"--model {name}: not an external model")
     dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
     return ExternalSpec(name, "entry point", f"{name} = {ep.value}", name, kwargs, dist)
+
+
+def checked_name(name: str, where: str) -> str:
+    """A model's name as tables show it, refused in one line when it holds a control character (a line break, a
+    tab): it would break table rows and run logs. Other text, even ``=`` or ``|``, is escaped where it is written."""
+    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise HarnessError(f"{where}: the model's name {name!r} holds control characters ({shown}); name it without")
+    return name
 
 
 def _display_name(cls, fallback: str) -> str:
@@ -158,9 +168,12 @@ def load_class(path: Path, cls_name: str):
         except ImportError as err:
             del sys.modules[module_name]
             raise HarnessError(f"{path}: importing it failed: {err}") from None
-        except Exception as err:  # the user's code raised while it was imported
+        except KeyboardInterrupt:
             del sys.modules[module_name]
-            raise HarnessError(f"{path}: importing it raised {_raised(err)} (--debug shows the traceback)") from err
+            raise
+        except BaseException as err:  # the user's code raised (or exited) while it was imported
+            del sys.modules[module_name]
+            raise HarnessError(f"{path}: importing it raised {raised(err)} (--debug shows the traceback)") from err
     cls = getattr(module, cls_name, None)
     if cls is None:
         candidates = [
@@ -195,34 +208,31 @@ def load(spec: ExternalSpec, device: str | None = None):
     _check_arguments(factory, kwargs, what)
     try:
         model = factory(**kwargs)
-    except HarnessError:
+    except (HarnessError, KeyboardInterrupt):
         raise
-    except Exception as err:  # the user's constructor raised: say where and what, not a traceback
+    except BaseException as err:  # the user's constructor raised or exited: say where and what, not a traceback
         where = spec.location if spec.source == "file" else what
-        raise HarnessError(f"{where}: constructing the model raised {_raised(err)} (--debug shows the "
+        raise HarnessError(f"{where}: constructing the model raised {raised(err)} (--debug shows the "
                            "traceback)") from err  # fmt: skip
     if not callable(getattr(model, "generate", None)):
         raise HarnessError(
             f"{what}: the model has no generate(prompts, max_new_tokens, stop) method (the interface: harness/models/api.py)"
         )
     if callable(getattr(model, "to", None)):
-        model = model.to(pick_device(device)) or model
+        device = pick_device(device)
+        with guarded(model, "to"):
+            model = model.to(device) or model
     name = getattr(model, "name", None)
     if spec.source != "hf" and isinstance(name, str) and name.strip():  # the instance may name itself by its settings
-        spec = dataclasses.replace(spec, name=name.strip())
+        spec = dataclasses.replace(spec, name=checked_name(name.strip(), what))
     identity = getattr(model, "identity", None)
     if callable(identity):
-        value = identity()
+        with guarded(model, "identity"):
+            value = identity()
         spec = dataclasses.replace(
             spec, identity=value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         )
     return model, spec
-
-
-def _raised(err: BaseException) -> str:
-    """An exception as one short phrase: its type and message."""
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _check_arguments(factory, kwargs: dict, what: str) -> None:

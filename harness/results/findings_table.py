@@ -22,6 +22,7 @@ import pandas as pd
 from harness import conditions
 from harness.kinds.base import KINDS, cell_label, cell_settings, ordered_settings
 from harness.metrics import stats
+from harness.results.escape import csv_text, markdown_rows
 from harness.results.findings import IDENTITY, Findings, FindingSpec, Selector, verdict
 from harness.results.pairing import absolute, paired  # noqa: F401 - measured here, and named here by tests
 
@@ -346,7 +347,7 @@ def markdown(table: pd.DataFrame, notes: list[str], alpha: float = 0.05) -> str:
         *([f"{stats.NO_CI_WHY}; such a row is not shown."] if any(_too_few(r) for r in table.itertuples()) else []),
     ]
     return (
-        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+        tabulate(markdown_rows(rows), headers=headers, tablefmt="github", disable_numparse=True)
         + "\n\n"
         + "\n".join([*footer, *notes])
         + "\n"
@@ -357,4 +358,4 @@ def csv(table: pd.DataFrame) -> str:
     """The table as CSV, one row per row, points to 4 decimals."""
     counts = {c: "Int64" for c in ("n_items", "trained_a", "trained_b")}  # whole numbers, blank where unmeasured
     table = table.astype(counts).round({"effect": 4, "ci95_low": 4, "ci95_high": 4, "detectable": 4})
-    return table.to_csv(index=False)
+    return csv_text(table)

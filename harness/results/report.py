@@ -25,6 +25,7 @@ from tabulate import tabulate
 
 from harness import __version__, conditions, paths
 from harness.errors import HarnessError
+from harness.results.escape import markdown_frame
 from harness.training.curves import ENDS
 
 log = logging.getLogger("harness")
@@ -235,10 +236,14 @@ def build(frame: pd.DataFrame, out: Path, baseline: str | None = None, per_run: 
         if table is None:
             summary.append(f"_{caption}_\n")
             continue
-        summary.append(f"## {caption}\n\n{tabulate(table, headers='keys', tablefmt='github', showindex=index)}\n")
+        summary.append(
+            f"## {caption}\n\n{tabulate(markdown_frame(table), headers='keys', tablefmt='github', showindex=index)}\n"
+        )
     if curves is not None:
         shown = curves.map(lambda v: "" if v is None or v != v else f"{v:.4g}" if isinstance(v, float) else str(v))
-        table = tabulate(shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+        table = tabulate(
+            markdown_frame(shown), headers="keys", tablefmt="github", showindex=False, disable_numparse=True
+        )
         summary.append(f"## {TRAINING_CAPTION}\n\n{table}\n")
     summary.append("## Plots (in index.html)\n\n" + "\n".join(f"- {name}" for name, _ in plots) + "\n")
     paths.atomic_write_text(out / "summary.md", "\n".join(summary))
