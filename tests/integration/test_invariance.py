@@ -61,6 +61,7 @@ def test_the_two_process_variant_runs_at_either_precision(tiny_hub, fast_recipe,
         assert code == 0 and lines["2 processes"].startswith("2 processes: identical"), captured.out
 
 
+@pytest.mark.slow
 def test_the_default_precision_passes_where_auto_would_train_in_bf16(tiny_hub, fast_recipe, home, capsys,
                                                                      monkeypatch):  # fmt: skip
     """On a CPU where ``auto`` computes in bf16 (AMX, claimed here), the model trains in bf16 but evaluates in fp32,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from harness import paths
 from harness.cli.main import main
 
@@ -18,6 +20,7 @@ def _predictions(task: str) -> dict[str, str]:
     return {s["id"]: s["prediction"] for s in map(json.loads, samples.read_text().splitlines())}
 
 
+@pytest.mark.slow
 def test_a_split_lm_gives_the_whole_lms_answers(tiny_hub, fast_recipe, tmp_path, monkeypatch, capsys, caplog):
     sets = [a for s in [*fast_recipe, "seed=47"] for a in ("--set", s)]
     args = ["--task", "easyvqa-tiny", "--model", "gpt2-frozen", "--images", "real", "--limit", "12", "--shots", "1",

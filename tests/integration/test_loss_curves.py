@@ -54,6 +54,7 @@ def _raw(folder: Path) -> list[dict]:
     return [by_step[k] for k in sorted(by_step)]
 
 
+@pytest.mark.slow
 def test_the_reader_is_the_writers_file_and_skips_a_torn_line(trained):
     _, models = trained
     assert curves.CHECKPOINT == checkpoint.FILENAME
@@ -70,6 +71,7 @@ def test_the_reader_is_the_writers_file_and_skips_a_torn_line(trained):
     assert curves.training_seconds(resumed) == 4.5 and curves.training_seconds([{"step": 1}]) is None
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png_per_model_and_the_combined_curves_without_torch(trained):
     folder, models = trained
     out = folder / "plots"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli.main import main
 from harness.metrics.vqa import aggregate
 
@@ -25,6 +27,7 @@ def _read(folder: Path) -> tuple[dict, list[dict]]:
     return json.loads((folder / "metrics.json").read_text()), [json.loads(line) for line in lines]
 
 
+@pytest.mark.slow
 def test_a_two_shot_run_records_its_baselines_and_a_zero_shot_run_none(tiny_hub, fast_recipe, caplog, capsys):
     folder = _run(fast_recipe, caplog, "2")
     record, samples = _read(folder)
@@ -53,6 +56,7 @@ def test_a_two_shot_run_records_its_baselines_and_a_zero_shot_run_none(tiny_hub,
     assert "baselines" not in record and not any("baselines" in s or "support_answers" in s for s in samples)
 
 
+@pytest.mark.slow
 def test_a_run_from_before_the_baselines_still_reads_back_and_rescores(tiny_hub, fast_recipe, caplog, capsys):
     folder = _run(fast_recipe, caplog, "1")
     record, samples = _read(folder)
@@ -86,6 +90,7 @@ def test_naming_episodes_score_copying_the_last_name_shown(tiny_hub, fast_recipe
     assert record["baselines"]["copy_last"] == round(100 * sum(s["baselines"]["copy_last"] for s in samples) / 12, 2)
 
 
+@pytest.mark.slow
 def test_a_caption_cell_scores_the_last_shown_caption_with_its_corpus_metric(tiny_hub, fast_recipe, caplog):
     record, samples = _read(_run_task(fast_recipe, caplog, "coco-tiny", "--shots", "1", "--limit", "8"))
     assert set(record["baselines"]) == {"copy_last"}

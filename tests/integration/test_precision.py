@@ -48,6 +48,7 @@ def test_bf16_training_tracks_fp32(tiny_hub, tmp_path, monkeypatch):
     assert fp32[-1] < fp32[0] and bf16[-1] < bf16[0]  # both learn
 
 
+@pytest.mark.slow
 def test_a_bf16_model_keeps_fp32_master_weights_and_a_frozen_lm_in_bf16(tiny_hub):
     from harness.models.loading import build
 
@@ -94,6 +95,7 @@ def test_auto_trains_as_the_cpu_pays_but_evaluates_in_fp32(monkeypatch):
     assert precision.resolve(torch.device("cuda"))[0] == "bf16"
 
 
+@pytest.mark.slow
 def test_evaluation_is_fp32_on_a_bf16_cpu_unless_bf16_is_asked_for(tiny_hub, fast_recipe, tmp_path, monkeypatch,
                                                                    caplog):  # fmt: skip
     """Where ``auto`` would compute in bf16 (a CPU with AMX, claimed here), the model trains in bf16 and evaluates in

@@ -176,6 +176,7 @@ def test_doctor_lists_what_is_ready_and_what_is_missing(home, tiny_hub, capsys):
     assert not (home / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_doctor_of_everything_and_a_fresh_run_in_a_new_process(home, tmp_path):
     """As a user meets it: a new process, a fresh home and hub cache, the hub unreachable."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_HOME": str(home), "HF_HUB_CACHE": str(tmp_path / "hub"),

@@ -39,6 +39,7 @@ def _cell(command: str, fast_recipe: list[str], images: str = "real", seed: int 
     return [*_model(command, fast_recipe), *task]
 
 
+@pytest.mark.slow
 def test_a_fresh_training_and_its_cell_resolve_everything_once(tiny_hub, fast_recipe, tmp_path, monkeypatch, calls):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     assert main(_cell("run", fast_recipe)) == 0
@@ -47,6 +48,7 @@ def test_a_fresh_training_and_its_cell_resolve_everything_once(tiny_hub, fast_re
     assert calls == {"tasks.rows": 1, "tasks.fingerprint": 1, "checkpoint.load": 1, "VisualPrefixModel.__init__": 1}
 
 
+@pytest.mark.slow
 def test_a_model_trained_before_is_read_once_and_each_cell_once(tiny_hub, fast_recipe, tmp_path, monkeypatch, calls):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     assert main(_model("train", fast_recipe)) == 0

@@ -29,6 +29,7 @@ def _pretrained_lm_state(fast_recipe):
     return _state(build(_spec("frozen", fast_recipe)).lm)
 
 
+@pytest.mark.slow
 def test_frozen_trains_encoder_and_map_and_leaves_the_lm_bitwise(tiny_hub, fast_recipe):
     spec = _spec("frozen", fast_recipe)
     before = build(spec)
@@ -45,6 +46,7 @@ def test_frozen_trains_encoder_and_map_and_leaves_the_lm_bitwise(tiny_hub, fast_
     assert _equal(_state(reloaded.lm), lm0)
 
 
+@pytest.mark.slow
 def test_finetuned_changes_the_lm(tiny_hub, fast_recipe):
     spec = _spec("finetuned", [*fast_recipe, "lr=1.0e-3"])
     lm0 = _pretrained_lm_state(fast_recipe)
@@ -64,6 +66,7 @@ def test_scratch_starts_from_random_lm_weights(tiny_hub, fast_recipe):
     assert not _equal(_state(trained.lm), start)
 
 
+@pytest.mark.slow
 def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(tiny_hub, fast_recipe, monkeypatch):
     from harness import registry
     from harness.evaluation.cells import Cell
@@ -98,6 +101,7 @@ def test_train_blind_sees_only_black_images_at_training_and_by_default_at_eval(t
     assert shown and any(int(px.max()) > 0 for px in shown)
 
 
+@pytest.mark.slow
 def test_linear_trains_only_the_map(tiny_hub, fast_recipe):
     spec = _spec("linear", fast_recipe)
     before = build(spec)
@@ -108,6 +112,7 @@ def test_linear_trains_only_the_map(tiny_hub, fast_recipe):
     assert not _equal(_state(trained.prefix_map), map0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lm", ["opt-125m", "pythia-160m"])
 def test_other_lm_families_train_and_generate(tiny_hub, fast_recipe, lm):
     spec = resolve(f"{lm}-frozen", parse_overrides(fast_recipe))
@@ -128,6 +133,7 @@ def _moved(after: torch.nn.Module, before: dict[str, torch.Tensor]) -> tuple[flo
     return float(delta.norm()), float(delta.abs().max())
 
 
+@pytest.mark.slow
 def test_one_step_of_finetuned_moves_the_encoder_as_frozen_does_and_the_lm_at_its_own_rate(tiny_hub, fast_recipe):
     """From the same initial weights and batch: Adam's first step moves each weight by at most its group's rate
     (by about it where the gradient is not tiny), so the largest change of each part is its group's rate, and the

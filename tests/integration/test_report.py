@@ -43,6 +43,7 @@ def report(tiny_hub, tmp_path_factory):
     return folder / "out"
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_page_with_tables_plots_and_galleries(report):
     page = (report / "index.html").read_text()
     # Self-contained: nothing is fetched from anywhere, every picture is a data URI.
@@ -59,6 +60,7 @@ def test_report_is_one_self_contained_page_with_tables_plots_and_galleries(repor
     assert "| gpt2-frozen (images blacked out)" in summary and "## Plots" in summary
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium_and_filters(report, tmp_path):
     chromium = _chromium()
     if chromium is None:

@@ -7,6 +7,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli.main import main
 from harness.results.tables import LEADERBOARD_COLUMNS
 
@@ -19,6 +21,7 @@ def _run(fast_recipe, caplog, *extra: str) -> list[Path]:
     return [Path(line.split("run record: ")[1]) for line in caplog.text.splitlines() if "run record: " in line]
 
 
+@pytest.mark.slow
 def test_table_leaderboard_and_rescore(tiny_hub, fast_recipe, caplog, capsys, tmp_path):
     runs = []
     for seed in ("0", "1"):
@@ -77,6 +80,7 @@ def _shipped_home(root: Path, reverse: bool) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_the_shipped_records_regenerate_byte_for_byte_in_any_index_order(tmp_path, monkeypatch, capsys):
     """Leaderboard, findings and compare from the shipped run records, indexed in one order and in the opposite one:
     the same bytes (every CI seeded by its cell); and no verdict stands on a Holm p at or above alpha."""

@@ -132,6 +132,7 @@ def test_a_python_tag_in_yaml_is_refused_and_never_run(capsys, user_home):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_python_m_harness_prints_one_line_and_exits_2_without_a_traceback():
     """The real entry point, in a fresh interpreter: nothing but the error line on stderr."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}

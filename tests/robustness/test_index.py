@@ -34,6 +34,7 @@ def rows(home: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
+@pytest.mark.slow
 def test_a_deleted_run_folder_is_left_out_with_a_note_and_the_index_rebuilt(home, capsys, caplog, tmp_path):
     caplog.set_level(logging.INFO, logger="harness")
     ok(capsys, [*RUN, "--images", "all"])  # real, blacked-out and shuffled images: three run folders
@@ -98,6 +99,7 @@ def _without_write_rights() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@pytest.mark.slow
 def test_a_read_only_home_is_read_by_the_reading_commands_and_refused_by_the_others(home, capsys):
     ok(capsys, [*RUN, "--images", "both"])
     before, database = recorded(home), (home / "results.sqlite").read_bytes()

@@ -66,6 +66,7 @@ def cells_home(tmp_path_factory, tiny_hub):
     sources._CACHE.clear()
 
 
+@pytest.mark.slow
 def test_other_task_settings_are_another_cell_and_seeds_still_pool(cells_home, capsys, tmp_path):
     before = recorded(cells_home)
     out, _ = ok(capsys, ["table", "--task", "easyvqa-tiny", "--no-published"])

@@ -110,6 +110,7 @@ def test_repeated_sample_lines_are_repaired_on_resume(home, capsys, caplog):
 GARBAGE = [b"{not json", b"[1, 2]", b'{"prediction": "no id"}', b"\xff\xfe\x00"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["run", "score"])
 @pytest.mark.parametrize("garbage", GARBAGE, ids=["not-json", "not-an-object", "no-id", "not-utf8"])
 def test_a_bad_line_in_samples_is_one_line_naming_file_and_line(home, capsys, command, garbage):

@@ -28,6 +28,7 @@ def ok(capsys, args: list[str]) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_two_versions_of_one_model_name_are_named_as_the_tables_name_them(home, capsys, caplog, tmp_path):
     ok(capsys, [*RUN, "--task", "easyvqa-tiny"])
     (home / "recipes").mkdir()
@@ -89,6 +90,7 @@ def test_a_model_of_ones_own_that_raises_is_one_line_and_debug_shows_the_traceba
     assert recorded(fresh_home) == {}
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback_from_the_real_entry_point(tmp_path):
     path = tmp_path / "boom.py"
     path.write_text(

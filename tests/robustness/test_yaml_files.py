@@ -167,6 +167,7 @@ values = st.recursive(
 keys = st.sampled_from(FIELDS) | st.text(max_size=12) | st.integers() | st.none() | st.booleans()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(changes=st.dictionaries(keys, values, max_size=6), drop=st.sets(st.sampled_from(FIELDS), max_size=3))
 def test_any_mapping_gives_a_task_or_a_harness_error(changes, drop):

@@ -383,6 +383,7 @@ def test_the_detectable_effect_shrinks_with_items_and_grows_with_spread():
     assert detectable(np.tile(d, 4)) < detectable(d) and np.isnan(detectable([1.0]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("effect", "base", "draws", "metric"), [(10, 50, 2, "binary"), (15, 30, 1, "vqa")])
 def test_the_power_plan_holds_under_the_harness_own_test(effect, base, draws, metric):
     """The normal approximation's item count, simulated with the harness's own paired test on per-item means,

@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 HARNESS = Path(__file__).resolve().parents[2] / "harness"
 MODULES = sorted(HARNESS.rglob("*.py"))
 
@@ -93,6 +95,7 @@ def _inside(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
+@pytest.mark.slow
 def test_the_layers_import_downwards_only():
     """The layers (docs/architecture.md): the command line sits on top and nothing imports it; models and
     training never reach up into results; data never asks the task kinds."""
