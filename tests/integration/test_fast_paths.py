@@ -75,6 +75,7 @@ def test_a_prompt_seen_earlier_in_the_run_is_not_generated_again(tiny_hub, fast_
     assert predictions(once) == predictions(every)
 
 
+@pytest.mark.slow
 def test_the_tuned_model_trains_with_the_plain_models_loss_on_this_device():
     """SmolLM2-frozen with EfficientNet-Lite0 in training mode (batch statistics), on easy-vqa images: the
     model as tuned for this device gives the loss of the model in the default layout. (A channels-last

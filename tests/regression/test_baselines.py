@@ -201,6 +201,7 @@ def test_check_catches_a_worsened_model(tiny_home, tmp_path, monkeypatch, capsys
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+@pytest.mark.slow
 def test_update_rewrites_expected_scores_and_keeps_the_header(tiny_home, tmp_path, capsys):
     text = TINY.read_text()
     header = [line for line in text.splitlines() if line.startswith("#")]

@@ -74,6 +74,7 @@ def test_ten_items_still_get_their_interval(fresh_home, echo, capsys, tmp_path):
     assert stats.NO_CI not in out and BRACKETS.search(out), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", [1, 3])
 def test_cider_on_too_few_images_says_it_is_not_meaningful(fresh_home, echo, capsys, limit):
     out = _out(capsys, ["run", "--task", "easyvqa-caption-tiny", "--model", echo, "--limit", str(limit), "--quiet"])
@@ -82,6 +83,7 @@ def test_cider_on_too_few_images_says_it_is_not_meaningful(fresh_home, echo, cap
     assert f"over {limit} image(s) is not meaningful" in out, out
 
 
+@pytest.mark.slow
 def test_cider_on_ten_images_has_no_note(fresh_home, echo, capsys):
     out = _out(capsys, ["run", "--task", "easyvqa-caption-tiny", "--model", echo, "--limit", "10", "--quiet"])
     assert "not meaningful" not in out and stats.NO_CI not in out, out

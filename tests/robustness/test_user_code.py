@@ -134,6 +134,7 @@ def test_a_module_that_exits_when_imported_is_one_line(tmp_path, fresh_home, cap
     assert "importing it raised SystemExit: 0" in line, line
 
 
+@pytest.mark.slow
 def test_exit_zero_fails_the_process_not_only_main(models):
     """As a CI job sees it: a separate process, its exit status, one line on stderr."""
     import os
