@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import paths, registry
-from harness.config import TaskConfig, parse_overrides, replace_fields
+from harness.config import TaskConfig, parse_overrides
 from harness.errors import HarnessError, Missing
 
 
@@ -158,9 +158,7 @@ def _model_checks(model: Model, add) -> None:
         return
     try:
         parsed = registry.parse_model_name(model.name)
-        recipe = parsed.recipe
-        if model.overrides:
-            recipe = replace_fields(recipe, model.overrides, f"--set for recipe '{recipe.name}'")
+        recipe = registry.resolve_recipe(parsed.recipe.name, model.overrides)  # as the model resolves it
         encoder = registry.ENCODERS.get(recipe.encoder)
     except HarnessError:
         return  # a wrong name or --set: resolving the model says so
