@@ -107,15 +107,6 @@ def tied_keys(module: torch.nn.Module) -> set[str]:
     return {k for keys in by_storage.values() if len(keys) > 1 for k in keys}
 
 
-def load_trained(spec: ModelSpec, device: str | None = None, lm_device_map: str | dict | None = None,
-                 precision: str = "auto") -> VisualPrefixModel | None:  # fmt: skip
-    """The trained model if its checkpoint is complete, else None (``lm_device_map``: see ``build``)."""
-    saved = checkpoint.load(spec.checkpoint_dir, spec.fingerprint)
-    if saved is None or saved.step < spec.recipe.steps:
-        return None
-    return from_checkpoint(spec, saved, device, lm_device_map, precision)
-
-
 def from_checkpoint(spec: ModelSpec, saved: checkpoint.Checkpoint, device: str | None = None,
                     lm_device_map: str | dict | None = None, precision: str = "auto") -> VisualPrefixModel:  # fmt: skip
     """The model with the weights of a checkpoint already read (``checkpoint.load``), to evaluate."""

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from harness.config import parse_overrides
-from harness.models.loading import build, load_trained
+from harness.models.loading import build
 from harness.models.prefix import VisualPrefixModel
 from harness.models.spec import resolve
 from harness.training import checkpoint
@@ -41,7 +41,7 @@ def test_frozen_trains_encoder_and_map_and_leaves_the_lm_bitwise(tiny_hub, fast_
     saved = checkpoint.load(spec.checkpoint_dir, spec.fingerprint)
     assert saved.step == spec.recipe.steps
     assert {k.split(".")[0] for k in saved.model} == {"encoder", "prefix_map"}  # only what trains
-    reloaded = load_trained(spec)
+    reloaded, _ = spec.load(None, train_missing=False)  # the trained checkpoint, as run and eval load it
     assert _equal(_state(reloaded.encoder), _state(trained.encoder))
     assert _equal(_state(reloaded.lm), lm0)
 
@@ -52,7 +52,7 @@ def test_finetuned_changes_the_lm(tiny_hub, fast_recipe):
     lm0 = _pretrained_lm_state(fast_recipe)
     trained = train(spec, progress=False)
     assert not _equal(_state(trained.lm), lm0)
-    assert _equal(_state(load_trained(spec).lm), _state(trained.lm))
+    assert _equal(_state(spec.load(None, train_missing=False)[0].lm), _state(trained.lm))
 
 
 def test_scratch_starts_from_random_lm_weights(tiny_hub, fast_recipe):
