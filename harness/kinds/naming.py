@@ -7,7 +7,9 @@ by ``"This is a {name}."``; classes are interleaved (for every shot position, al
 seeded order), and the whole block is repeated ``repeats`` times. Optional task induction text
 ("Answer with dax or blicket.") comes first. The query is one more image of one of the classes,
 never one of the support images, followed by ``QUERY_TEXT``; the model is right when its text, up
-to the first period or newline, is the class's name (see ``harness.metrics.naming``).
+to the first period or newline, is the class's name (see ``harness.metrics.naming``). The identical-image
+control (option ``query: support``) makes the query one of its own class's support images instead: the
+easiest binding there is, which a model that reads its prefix at all should pass.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def build_episodes(
     seed: int,
     task: str,
     query_pool: Mapping[str, Sequence[str]] | None = None,
+    query_from_support: bool = False,
 ) -> list[Row]:
     """``n_episodes`` naming episodes over ``classes`` (class name -> image keys), one Row each.
 
@@ -68,7 +71,8 @@ def build_episodes(
     (nonsense names shuffled per episode, or the real names); ``inner_shots`` distinct support
     images per class; the query class, chosen among the episode's classes, and its query image,
     taken from ``query_pool`` when given (e.g. another emoji vendor's drawings) and never one of the
-    episode's support images.
+    episode's support images; with ``query_from_support``, one of the query class's own support images
+    (the identical-image control), the episode otherwise the same as without it (classes, names, support, order).
     """
     _check_counts(ways, inner_shots, repeats, n_episodes, open_ended, task)
     pool = {name: sorted(set(keys)) for name, keys in classes.items()}
@@ -82,15 +86,16 @@ def build_episodes(
             if other != name:
                 raise HarnessError(f"naming task {task}: classes '{other}' and '{name}' have the same real name")
     queries = None if query_pool is None else {name: sorted(set(keys)) for name, keys in query_pool.items()}
-    need = inner_shots if queries is not None else inner_shots + 1
+    need = inner_shots if queries is not None or query_from_support else inner_shots + 1
     for name in names:
         if len(pool[name]) < need:
-            what = f"{inner_shots} support image(s)" + ("" if queries is not None else " and a query image")
+            own = queries is not None or query_from_support
+            what = f"{inner_shots} support image(s)" + ("" if own else " and a query image")
             raise HarnessError(
                 f"naming task {task}: class '{name}' has {len(pool[name])} image(s); "
                 f"{inner_shots}-shot episodes need {what}"
             )
-        if queries is not None and not queries.get(name):
+        if queries is not None and not queries.get(name) and not query_from_support:
             raise HarnessError(f"naming task {task}: the query pool has no images of class '{name}'")
 
     episodes = []
@@ -104,12 +109,17 @@ def build_episodes(
         shots = {c: rng.sample(pool[c], inner_shots) for c in chosen}
         target = rng.choice(chosen)
         used = {key for keys in shots.values() for key in keys}
-        candidates = [key for key in (pool if queries is None else queries)[target] if key not in used]
-        if not candidates:
+        candidates = [key for key in (pool if queries is None else queries).get(target, ()) if key not in used]
+        if query_from_support:
+            if candidates:  # drawn as the default episode draws it, so that the rest of the episode is the same
+                rng.choice(candidates)
+            query = random.Random(f"{task}|{seed}|{index}|support-query").choice(sorted(shots[target]))
+        elif not candidates:
             raise HarnessError(
                 f"naming task {task}: episode {index}: every query image of class '{target}' is a support image"
             )
-        query = rng.choice(candidates)
+        else:
+            query = rng.choice(candidates)
         block: list[tuple[str, str]] = []
         for position in range(inner_shots):
             for c in rng.sample(chosen, ways):  # the classes in a seeded order at every shot position
@@ -153,10 +163,14 @@ def naming_accuracy(generated: str, name: str) -> float:
 # The options of a naming task (``options:`` in its YAML, ``--task-set``), with their defaults. answer:
 # "generate" (Frozen's protocol: the generated text must be the name) or "rank" (the episode's name with
 # the highest log-likelihood after the query is the answer: a closed-set reading). support_vendors and
-# query_vendor draw support and query images from different groups of the class images (emoji vendors).
+# query_vendor draw support and query images from different groups of the class images (emoji vendors). query:
+# "new" (an image that is not in the support) or "support" (one of the class's own support images: the identical-image
+# control, the easiest binding there is).
 OPTIONS: dict[str, Any] = {"ways": 2, "inner_shots": 1, "repeats": 1, "induction": False, "open_ended": True,
-                           "episodes": 200, "support_vendors": None, "query_vendor": None, "answer": "generate"}  # fmt: skip
+                           "episodes": 200, "support_vendors": None, "query_vendor": None, "answer": "generate",
+                           "query": "new"}  # fmt: skip
 ANSWER_MODES = ("generate", "rank")
+QUERY_MODES = ("new", "support")
 RANKED = " (ranked)"  # after the task label of a naming run answered by ranking the episode's names
 # The options that change what a score means, beyond the inner shots (the cell's shot count): recorded with it, and
 # named after the task's name in its label ('emoji-open 5-way x2 repeats +induction (ranked)'), so that 2-way and
@@ -168,6 +182,12 @@ CELL_SETTINGS = (
         "induction", bool, lambda on: " +induction" if on else "", lambda on: "+induction" if on else "no induction"
     ),
     CellSetting("answer", str, lambda mode: RANKED if mode == "rank" else ""),
+    CellSetting(
+        "query",
+        str,
+        lambda mode: " identical-image" if mode == "support" else "",
+        lambda mode: "identical image" if mode == "support" else "new query image",
+    ),
 )
 
 
@@ -203,6 +223,11 @@ class Naming(TaskKind):
             raise HarnessError(
                 f"task {task.name}: naming option answer={options['answer']} (expected generate or rank)"
             )
+        if options["query"] not in QUERY_MODES:
+            raise HarnessError(
+                f"task {task.name}: naming option query={options['query']} (expected new or support: the query is "
+                "a new image of its class, or one of its own support images)"
+            )
         return options
 
     def rows(self, task: TaskConfig, dataset: Dataset, seed: int) -> list[Row]:
@@ -220,7 +245,8 @@ class Naming(TaskKind):
             raise HarnessError(f"task {task.name}: data source {dataset.name} has no image classes to name")
         return build_episodes(classes, ways=opts["ways"], inner_shots=opts["inner_shots"], repeats=opts["repeats"],
                               induction=opts["induction"], open_ended=opts["open_ended"], n_episodes=opts["episodes"],
-                              seed=seed, task=task.name, query_pool=query_pool)  # fmt: skip
+                              seed=seed, task=task.name, query_pool=query_pool,
+                              query_from_support=opts["query"] == "support")  # fmt: skip
 
     def support_pool(self, task: TaskConfig, dataset: Dataset) -> list[Row]:
         return []

@@ -140,6 +140,43 @@ def test_query_pool_supplies_the_queries():
     assert "'fish'" in _one_line_error(excinfo)
 
 
+def test_identical_image_query_is_one_of_its_own_support_images():
+    classes = {c: [f"{c}/apple-{i}" for i in range(3)] for c in ("cat", "dog", "fish")}
+    pool = {c: [f"{c}/google-{i}" for i in range(2)] for c in ("cat", "dog", "fish")}
+    rows = _build(classes, query_pool=pool, inner_shots=3, n_episodes=40, query_from_support=True)
+    for row in rows:  # 3 images a class: no image is left for a new query, and none is needed
+        assert "apple" in row.image and row.image in {key for key, _ in row.support}
+        mapping = {_class_of(key): name for key, name in row.support}
+        assert row.answers == (mapping[_class_of(row.image)],)
+    assert len({row.image.split("-")[-1] for row in rows}) > 1  # any of the support images, not always the first
+    default = _build(classes, query_pool=pool, inner_shots=3, n_episodes=40)
+    assert all(row.image not in {key for key, _ in row.support} for row in default)
+    # Only the query differs: the classes, names and support of every episode are those of the default.
+    assert [r.support for r in rows] == [r.support for r in default]
+
+
+def test_query_option_reaches_the_episodes_and_the_label():
+    from harness.config import TaskConfig
+    from harness.data.types import Dataset
+    from harness.kinds.base import with_options
+    from harness.kinds.naming import Naming
+
+    kind = Naming()
+    task = TaskConfig(name="toy-open", version=1, kind="naming", source="toy", split="episodes", prompt="",
+                      options={"episodes": 10})  # fmt: skip
+    data = Dataset("toy", "1", {}, {}, classes=_classes(n_classes=3, per_class=2))
+    same = kind.rows(with_options(task, {"query": "support"}, "t"), data, 0)
+    assert all(row.image in {k for k, _ in row.support} for row in same)
+    assert all(row.image not in {k for k, _ in row.support} for row in kind.rows(task, data, 0))
+    settings = kind.settings(with_options(task, {"query": "support"}, "t"), data)
+    assert settings["query"] == "support"
+    assert kind.label("toy-open", {"cell_settings": settings}) == "toy-open 2-way identical-image"
+    assert kind.label("toy-open", {"cell_settings": kind.settings(task, data)}) == "toy-open 2-way"
+    with pytest.raises(HarnessError) as excinfo:
+        kind.rows(with_options(task, {"query": "same"}, "t"), data, 0)
+    assert "query=same" in _one_line_error(excinfo) and "new or support" in str(excinfo.value)
+
+
 @pytest.mark.parametrize(
     "classes, overrides, expected",
     [
