@@ -32,6 +32,9 @@ class CellSetting:
     type: type  # of one value (int, bool, str): what a findings file may select
     text: Callable[[Any], str]  # what a value adds to the task's label ("" for nothing): " 5-way"
     side: Callable[[Any], str] | None = None  # a findings side that differs in it; default: ``text`` stripped
+    # A setting added after runs were recorded without it: its value in those runs. A run at this value records
+    # nothing for it, so its record (and cell) is the same as before the setting existed.
+    default: Any = None
 
     def side_text(self, value: Any) -> str:
         return self.side(value) if self.side else self.text(value).strip()
@@ -156,7 +159,8 @@ class TaskKind:
     def settings(self, task: TaskConfig, dataset: Dataset) -> dict[str, Any]:
         """The run's value of each of the kind's ``cell_settings``."""
         options = self.check_options(task)
-        return {s.name: options[s.name] for s in self.cell_settings}
+        return {s.name: options[s.name] for s in self.cell_settings
+                if s.default is None or options[s.name] != s.default}  # fmt: skip
 
     def cell_options(self) -> tuple[str, ...]:
         """The task options that are cell fields of their own (the cell settings and the shot count's option):

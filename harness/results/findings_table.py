@@ -102,8 +102,14 @@ def matches(selector: Selector, run: dict) -> bool:
 
 
 def _value(run: dict, name: str):
-    """A run's value of a cell setting; None where its kind has none of that name."""
-    return dict(run["settings"]).get(name)
+    """A run's value of a cell setting (a setting it does not record: the setting's ``default``); None where its
+    kind has none of that name."""
+    held = dict(run["settings"])
+    if name in held:
+        return held[name]
+    known = KINDS.items.get(run["kind"])
+    declared = {s.name: s for s in known.cell_settings} if known is not None else {}
+    return declared[name].default if name in declared else None
 
 
 def cells(runs: pd.DataFrame, selector: Selector) -> dict[tuple, list[dict]]:

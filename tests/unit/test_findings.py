@@ -349,3 +349,15 @@ def test_findings_take_test_runs_unless_another_split_is_asked(tmp_path, monkeyp
     assert sorted(cells["all"]) == sorted(cells["test"] + cells["dev"])
     assert main(["findings", "--findings", str(path), "--format", "csv"]) == 0  # test by default
     assert [line.split(",")[2] for line in capsys.readouterr().out.splitlines()[1:]] == cells["test"]
+
+
+def test_a_setting_a_run_does_not_record_reads_as_its_default():
+    """Runs recorded before naming's ``query`` setting (and runs at its default, which record nothing) are the
+    new-query-image cells: a findings side ``query: new`` takes them, ``query: support`` does not."""
+    from harness.results.findings_table import _value
+
+    old = {"kind": "naming", "settings": (("ways", 2), ("induction", False))}
+    identical = {"kind": "naming", "settings": (("ways", 2), ("query", "support"))}
+    assert _value(old, "query") == "new" and _value(identical, "query") == "support"
+    assert _value(old, "ways") == 2 and _value(old, "repeats") is None  # no default: not recorded is None
+    assert _value({"kind": "vqa", "settings": ()}, "query") is None  # a kind without the setting

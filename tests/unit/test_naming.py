@@ -171,6 +171,7 @@ def test_query_option_reaches_the_episodes_and_the_label():
     settings = kind.settings(with_options(task, {"query": "support"}, "t"), data)
     assert settings["query"] == "support"
     assert kind.label("toy-open", {"cell_settings": settings}) == "toy-open 2-way identical-image"
+    assert "query" not in kind.settings(task, data)  # the default records nothing: records as before the option
     assert kind.label("toy-open", {"cell_settings": kind.settings(task, data)}) == "toy-open 2-way"
     with pytest.raises(HarnessError) as excinfo:
         kind.rows(with_options(task, {"query": "same"}, "t"), data, 0)
