@@ -186,7 +186,8 @@ CELL_SETTINGS = (
         "query",
         str,
         lambda mode: " identical-image" if mode == "support" else "",
-        lambda mode: "identical image" if mode == "support" else "new query image", default="new",
+        lambda mode: "identical image" if mode == "support" else "new query image",
+        default="new",
     ),
 )
 
