@@ -1,10 +1,11 @@
 """The datasets ``harness data build`` made (``harness.data.offline``), read back: each build's manifest and
-file checksums checked, its ``datasets`` table opened, its images decoded on use; the ``emoji`` and
-``tuxpaint`` sources.
+file checksums checked, its ``datasets`` table opened, its images decoded on use; the ``emoji``, ``emoji6``
+and ``tuxpaint`` sources.
 
-emoji: classes {concept: image keys of every vendor}; captions "a grinning face." per image, google and
-facebook images in train, twitter in test (captioning and naming queries use a drawing style never
-trained on). tuxpaint: caption rows per split, one reference each (the stamp's English caption).
+emoji and emoji6 (the same layout, three vendors or six): classes {concept: image keys of every vendor};
+captions "a grinning face." per image, twitter's images in test and every other vendor's in train
+(captioning and naming queries use a drawing style never trained on). tuxpaint: caption rows per split,
+one reference each (the stamp's English caption).
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ def _sentence(concept: str) -> str:
 
 
 def load_emoji(name: str = "emoji") -> Dataset:
-    """Classes {concept: image keys of every vendor}; captions "a grinning face." per image, google
-    and facebook images in train, twitter in test. No rows: naming episodes come from the classes.
-    ``name``: the build under ``$HARNESS_HOME/data/`` to read (tiny-emoji, its tiny twin, has the same layout)."""
+    """Classes {concept: image keys of every vendor}; captions "a grinning face." per image, twitter's images
+    in test, every other vendor's in train. No rows: naming episodes come from the classes. ``name``: the
+    build under ``$HARNESS_HOME/data/`` to read (emoji6 and tiny-emoji, emoji's tiny twin, have the same layout)."""
     table, manifest = open_built(name)
     cols = table.select_columns(["concept", "short_name", "vendor", "skin_tone"]).to_dict()
     classes: dict[str, list[str]] = {}
@@ -150,4 +151,7 @@ def missing(name: str) -> list[str]:
 
 
 SOURCES.add("emoji", Source(load_emoji, lambda: availability("emoji"), missing=lambda: missing("emoji")))
+SOURCES.add(
+    "emoji6", Source(lambda: load_emoji("emoji6"), lambda: availability("emoji6"), missing=lambda: missing("emoji6"))
+)
 SOURCES.add("tuxpaint", Source(load_tuxpaint, lambda: availability("tuxpaint"), missing=lambda: missing("tuxpaint")))

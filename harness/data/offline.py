@@ -7,13 +7,18 @@ and writes ``manifest.json`` beside it: package versions, the sha256 of each dow
 of each built file. Loading re-checks those file checksums. Nothing is redistributed: every user
 builds from the packages (the stamps are GPL-2).
 
-emoji (``emoji-datasource-<vendor>@16.0.0``): one row per (concept, vendor) image, 64x64. A concept
-is an ``emoji.json`` entry drawn by every chosen vendor (apple is left out: its images forbid
-commercial use); skin-tone variations are extra images of their concept. The concept is the
+emoji (``emoji-datasource-<vendor>``): one row per (concept, vendor) image, 64x64. A concept is an
+``emoji.json`` entry drawn by every chosen vendor; skin-tone variations are extra images of their
+concept. The entries come from a 16.0.0 package. Six vendors are known: google, twitter, facebook and
+apple at 16.0.0, emojione at 4.0.4 and messenger at 4.1.0 (their last packages). A vendor at 16.0.0
+draws an entry when emoji.json flags it (``has_img_<vendor>``) and its archive holds the file; an
+older package's emoji.json flags only its own version's images, so there the file alone counts (the
+file names are the unified codes in every version). ``emoji`` is built with google, twitter and
+facebook (apple's images forbid commercial use), ``emoji6`` with all six. The concept is the
 lower-cased ``name``, except that emoji.json gives two emoji the name "MAN IN TUXEDO" (1F935 is
 the person in tuxedo): a concept shared by several entries takes the spaced ``short_name`` of the
-entries whose short name says otherwise. Captions split by vendor: google and facebook train,
-twitter test, so captioning is scored on a drawing style not trained on.
+entries whose short name says otherwise. Captions split by vendor: twitter test, every other vendor
+train, so captioning is scored on a drawing style not trained on.
 
 tuxpaint (``tuxpaint-stamps-default``): one row per stamp that has a caption: the first line of the
 ``.txt`` beside it without a ``<locale>.utf8=`` prefix is the English one. Stamps that exist only as
@@ -46,8 +51,11 @@ from harness.errors import HarnessError, unknown_name
 
 log = logging.getLogger(__name__)
 
-EMOJI_VERSION = "16.0.0"
-EMOJI_VENDORS = ("google", "twitter", "facebook")
+EMOJI_VERSION = "16.0.0"  # the emoji.json every build reads, and the package version of most vendors
+EMOJI_VENDORS = ("google", "twitter", "facebook")  # the emoji build's vendors
+EMOJI_OLDER_PACKAGES = {"emojione": "4.0.4", "messenger": "4.1.0"}  # vendors whose last package is older
+EMOJI_KNOWN_VENDORS = (*EMOJI_VENDORS, "apple", *EMOJI_OLDER_PACKAGES)  # the emoji6 build's vendors, in row order
+_EMOJI_DEFAULTS = {"emoji": EMOJI_VENDORS, "emoji6": EMOJI_KNOWN_VENDORS}
 TUXPAINT_PACKAGE = "tuxpaint-stamps-default"
 TUXPAINT_STAMPS = "usr/share/tuxpaint/stamps"
 TUXPAINT_TEST_FRACTION = 0.2
@@ -67,9 +75,9 @@ _NPM_CODE = re.compile(r"npm error code (\S+)", re.IGNORECASE)
 
 
 def build(name: str, force: bool = False, *, vendors: Iterable[str] | None = None, limit: int | None = None) -> Path:
-    """Build the offline source ``name`` ("emoji" or "tuxpaint") unless a valid build with the same
-    options exists; return its folder. ``vendors`` (emoji) and ``limit`` (first N concepts or stamps)
-    make small builds for tests."""
+    """Build the offline source ``name`` ("emoji", "emoji6" or "tuxpaint") unless a valid build with the
+    same options exists; return its folder. ``vendors`` (emoji, emoji6) and ``limit`` (first N concepts or
+    stamps) make small builds for tests."""
     if name not in _BUILDERS:
         raise unknown_name("offline data source", name, _BUILDERS)
     builder, tools = _BUILDERS[name]
@@ -99,17 +107,20 @@ def build(name: str, force: bool = False, *, vendors: Iterable[str] | None = Non
 def _options(name: str, vendors: Iterable[str] | None, limit: int | None) -> dict[str, Any]:
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise HarnessError(f"data build {name}: limit must be a positive integer, not {limit!r}")
-    if name != "emoji":
+    if name not in _EMOJI_DEFAULTS:
         if vendors is not None:
-            raise HarnessError(f"data build {name}: only emoji has vendors")
+            raise HarnessError(f"data build {name}: only emoji and emoji6 have vendors")
         return {"limit": limit}
-    chosen = list(EMOJI_VENDORS if vendors is None else vendors)
-    unknown = [v for v in chosen if v not in EMOJI_VENDORS]
+    chosen = list(_EMOJI_DEFAULTS[name] if vendors is None else vendors)
+    unknown = [v for v in chosen if v not in EMOJI_KNOWN_VENDORS]
     if unknown or not chosen:
-        raise HarnessError(
-            f"data build emoji: unknown vendor '{unknown[0] if unknown else ''}' (known: {', '.join(EMOJI_VENDORS)})"
-        )
-    return {"vendors": [v for v in EMOJI_VENDORS if v in chosen], "limit": limit}
+        raise HarnessError(f"data build {name}: unknown vendor '{unknown[0] if unknown else ''}' "
+                           f"(known: {', '.join(EMOJI_KNOWN_VENDORS)})")  # fmt: skip
+    if all(v in EMOJI_OLDER_PACKAGES for v in chosen):
+        current = [v for v in EMOJI_KNOWN_VENDORS if v not in EMOJI_OLDER_PACKAGES]
+        raise HarnessError(f"data build {name}: vendors {', '.join(chosen)} need one of {', '.join(current)} "
+                           f"beside them: the emoji list is read from a {EMOJI_VERSION} package")  # fmt: skip
+    return {"vendors": [v for v in EMOJI_KNOWN_VENDORS if v in chosen], "limit": limit}
 
 
 def _run(cmd: list[str], cwd: Path) -> str:
@@ -147,11 +158,11 @@ def _npm_pack(package: str, version: str, tmp: Path) -> Path:
 def _build_emoji(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
     vendors, limit = options["vendors"], options["limit"]
     images: dict[str, dict[str, bytes]] = {}
-    packages, entries = [], None
+    packages, entries, flagged = [], None, []
     for vendor in vendors:
-        package = f"emoji-datasource-{vendor}"
-        log.info("fetching %s@%s with npm", package, EMOJI_VERSION)
-        archive = _npm_pack(package, EMOJI_VERSION, tmp)
+        package, wanted = f"emoji-datasource-{vendor}", EMOJI_OLDER_PACKAGES.get(vendor, EMOJI_VERSION)
+        log.info("fetching %s@%s with npm", package, wanted)
+        archive = _npm_pack(package, wanted, tmp)
         prefix = f"package/img/{vendor}/64/"
         images[vendor], meta = {}, {}
         with tarfile.open(archive, "r:gz") as tar:
@@ -162,13 +173,18 @@ def _build_emoji(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
                     meta[member.name] = json.loads(tar.extractfile(member).read())
         if len(meta) < 2:
             raise HarnessError(f"{archive.name}: no package/emoji.json or package/package.json inside")
-        entries = entries or meta["package/emoji.json"]  # the same file in every vendor's package
         version = meta["package/package.json"]["version"]
+        if version == EMOJI_VERSION:  # the same emoji.json in every package of this version
+            entries = entries or meta["package/emoji.json"]
+            flagged.append(vendor)
         packages.append({"name": package, "version": version, "archive": archive.name, "sha256": sha256_of(archive)})
         archive.unlink()
 
+    if entries is None:
+        raise HarnessError(f"data build: no {EMOJI_VERSION} package among {', '.join(p['name'] for p in packages)}")
+
     def drawn(entry: dict, image: str) -> bool:
-        return all(entry.get(f"has_img_{v}") and image in images[v] for v in vendors)
+        return emoji_drawn(entry, image, images, flagged)
 
     concepts = _emoji_concepts(entries)
     chosen = sorted((e for e in entries if drawn(e, e["image"])), key=lambda e: (e["sort_order"], e["unified"]))
@@ -204,6 +220,13 @@ def _build_emoji(tmp: Path, options: dict[str, Any]) -> tuple[dict, dict, dict]:
     }
     text = ("concept", "short_name", "category", "subcategory", "vendor", "skin_tone")
     return dict(columns), table_features(text), manifest
+
+
+def emoji_drawn(entry: dict, image: str, images: dict[str, Any], flagged: Iterable[str]) -> bool:
+    """Whether every vendor of ``images`` (vendor -> its archive's file names) draws ``image`` of the emoji.json
+    ``entry``: the file is in its archive, and for a ``flagged`` vendor (its package is the version emoji.json
+    comes from) emoji.json also flags it (``has_img_<vendor>``). An older package's vendor has no flag there."""
+    return all(image in names and (v not in flagged or entry.get(f"has_img_{v}")) for v, names in images.items())
 
 
 def _emoji_concepts(entries: list[dict]) -> dict[str, str]:
@@ -332,5 +355,6 @@ def _write(folder: Path, columns: dict, features: Any, manifest: dict) -> None:
 
 _BUILDERS: dict[str, tuple[Callable[[Path, dict], tuple[dict, dict, dict]], tuple[str, ...]]] = {
     "emoji": (_build_emoji, ("npm",)),
+    "emoji6": (_build_emoji, ("npm",)),
     "tuxpaint": (_build_tuxpaint, ("apt-get", "dpkg")),
 }

@@ -6,7 +6,8 @@ tiny-emoji: every tiny-shapes class is a concept ("red circle", short name ``red
 64x64 on transparency by three "vendors" in their own styles: google large and centred, twitter smaller and off
 centre, facebook outlined on a pale tile. As with the real emoji, google and facebook caption the training
 images and twitter the test images, and the naming tasks take support from google and facebook and the query
-from twitter.
+from twitter. tiny-emoji6, emoji6's twin: the same concepts drawn by all six vendors (apple, emojione and
+messenger in three more styles), support from the five that are not twitter.
 
 tiny-tuxpaint: 96 "stamps" (``shapes/circles/small_red_circle``, a small or big shape, plain or outlined, on
 transparency), each captioned with an English sentence ("A small red circle with a dark outline."), split
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.data.built import FORMAT, load_emoji, load_tuxpaint, valid_manifest
-from harness.data.offline import EMOJI_VENDORS, save_build, table_features, tuxpaint_split
+from harness.data.offline import EMOJI_KNOWN_VENDORS, EMOJI_VENDORS, save_build, table_features, tuxpaint_split
 from harness.data.sources import SOURCES, Source, generated
 from harness.data.tiny_files import CLASSES, drawing, generated_folder, png_bytes
 from harness.data.types import Dataset
@@ -33,6 +34,9 @@ VENDOR_STYLES = {
     "google": {"radius": 26, "center": (32, 32)},
     "twitter": {"radius": 20, "center": (27, 29)},
     "facebook": {"radius": 22, "center": (32, 33), "background": (232, 236, 244, 255), "outline": 3},
+    "apple": {"radius": 24, "center": (35, 30), "outline": 2},
+    "emojione": {"radius": 17, "center": (32, 32), "background": (252, 244, 210, 255)},
+    "messenger": {"radius": 28, "center": (30, 34), "background": (228, 246, 232, 255), "outline": 2},
 }
 STAMP_SIZES = {"small": 14, "big": 28}
 
@@ -43,11 +47,11 @@ def _version(name: str, columns: dict) -> str:
     return f"{name}-{GENERATOR}:{paths.fingerprint({'columns': text, 'images': images, 'format': FORMAT})}"
 
 
-def emoji_columns() -> dict[str, list]:
+def emoji_columns(vendors: tuple[str, ...] = EMOJI_VENDORS) -> dict[str, list]:
     columns: dict[str, list] = {k: [] for k in ("concept", "short_name", "category", "subcategory", "vendor")}
     columns.update(skin_tone=[], image=[])
     for color, shape in CLASSES:
-        for vendor in EMOJI_VENDORS:  # the real build's row order: per concept, every vendor
+        for vendor in vendors:  # the real build's row order: per concept, every vendor
             columns["concept"].append(f"{color} {shape}")
             columns["short_name"].append(f"{color}_{shape}")
             columns["category"].append("Symbols")
@@ -59,15 +63,14 @@ def emoji_columns() -> dict[str, list]:
     return columns
 
 
-def write_emoji(folder: Path) -> None:
-    columns = emoji_columns()
-    vendors = list(EMOJI_VENDORS)
+def write_emoji(folder: Path, name: str = "tiny-emoji", vendors: tuple[str, ...] = EMOJI_VENDORS) -> None:
+    columns = emoji_columns(vendors)
     manifest = {
-        "name": "tiny-emoji",
+        "name": name,
         "format": FORMAT,
-        "options": {"vendors": vendors, "limit": None},
+        "options": {"vendors": list(vendors), "limit": None},
         "packages": [],
-        "version": _version("tiny-emoji", columns),
+        "version": _version(name, columns),
         "counts": {
             "rows": len(columns["concept"]),
             "concepts": len(set(columns["concept"])),
@@ -125,10 +128,17 @@ def load_tiny_emoji() -> Dataset:
     return load_emoji("tiny-emoji")
 
 
+def load_tiny_emoji6() -> Dataset:
+    generated_folder("tiny-emoji6", lambda f: write_emoji(f, "tiny-emoji6", EMOJI_KNOWN_VENDORS),
+                     lambda f: _current("tiny-emoji6", f))  # fmt: skip
+    return load_emoji("tiny-emoji6")
+
+
 def load_tiny_tuxpaint() -> Dataset:
     generated_folder("tiny-tuxpaint", write_tuxpaint, lambda f: _current("tiny-tuxpaint", f))
     return load_tuxpaint("tiny-tuxpaint")
 
 
 SOURCES.add("tiny-emoji", Source(load_tiny_emoji, generated))
+SOURCES.add("tiny-emoji6", Source(load_tiny_emoji6, generated))
 SOURCES.add("tiny-tuxpaint", Source(load_tiny_tuxpaint, generated))

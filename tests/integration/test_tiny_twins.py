@@ -27,6 +27,8 @@ TWINS = {
     "miniimagenet-frozen-episodes-tiny": ("naming accuracy", 20),
     "emoji-open-tiny": ("naming accuracy", 40),
     "emoji-realname-tiny": ("naming accuracy", 40),
+    "emoji6-open-tiny": ("naming accuracy", 40),
+    "emoji6-realname-tiny": ("naming accuracy", 40),
 }
 IMAGE = re.compile(r"<image:([^>]+)>")
 
@@ -53,9 +55,17 @@ def test_tiny_twin_runs_end_to_end(task: str, tiny_hub, fast_recipe, caplog) -> 
     if task.startswith("emoji-") and task != "emoji-caption-tiny":  # support from google and facebook, query twitter
         assert all(keys[-1].startswith("twitter/") for keys in images)
         assert all(k.split("/")[0] in ("google", "facebook") for keys in images for k in keys[:-1])
+    if task.startswith("emoji6-"):  # support from the five vendors that are not twitter, the query from twitter
+        assert all(keys[-1].startswith("twitter/") for keys in images)
+        support = {k.split("/")[0] for keys in images for k in keys[:-1]}
+        assert support == {"google", "facebook", "apple", "emojione", "messenger"}
     if task == "emoji-caption-tiny":
         assert all(keys == [keys[0]] and keys[0].startswith("twitter/") for keys in images)
-    if task in ("miniimagenet-realname-tiny", "emoji-realname-tiny"):  # real names, from the folder or concept
+    if task in (
+        "miniimagenet-realname-tiny",
+        "emoji-realname-tiny",
+        "emoji6-realname-tiny",
+    ):  # real names, from the folder or concept
         assert all(re.search(r"This is a (\w+) (circle|rectangle|triangle)\.", s["prompt"]) for s in samples)
     if task in ("vqav2-tiny", "okvqa-tiny"):  # COCO image ids of val2014
         assert all(len(keys) == 1 and re.fullmatch(r"val/\d+", keys[0]) for keys in images)
@@ -86,6 +96,8 @@ def test_new_twins_read_generated_sources_of_the_real_layouts() -> None:
         "emoji-open-tiny": "tiny-emoji",
         "emoji-realname-tiny": "tiny-emoji",
         "emoji-caption-tiny": "tiny-emoji",
+        "emoji6-open-tiny": "tiny-emoji6",
+        "emoji6-realname-tiny": "tiny-emoji6",
         "tuxpaint-caption-tiny": "tiny-tuxpaint",
     }
     assert {name: registry.TASKS.get(name).source for name in expected} == expected

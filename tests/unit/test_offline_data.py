@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from harness import paths
-from harness.data import built, offline
+from harness.data import built, offline, sources
+from harness.data.sources import SOURCES
 from harness.data.types import Row
 from harness.errors import HarnessError
 
@@ -187,13 +188,16 @@ def test_load_tuxpaint(tux_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_not_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
-    for load, name in ((built.load_emoji, "emoji"), (built.load_tuxpaint, "tuxpaint")):
+    for name in ("emoji", "emoji6", "tuxpaint"):
         with pytest.raises(HarnessError) as exc:
-            load()
+            SOURCES.get(name).load()
         assert f"run `python -m harness data build {name}`" in _one_line(exc)
+        assert SOURCES.get(name).available() == f"no: python -m harness data build {name}"
+        (line,) = sources.missing(name)
+        assert f"data source {name} is not built" in line and f"data build {name}`" in line
 
 
-@pytest.mark.parametrize(("name", "tool"), [("emoji", "npm"), ("tuxpaint", "apt-get")])
+@pytest.mark.parametrize(("name", "tool"), [("emoji", "npm"), ("emoji6", "npm"), ("tuxpaint", "apt-get")])
 def test_missing_tool(name: str, tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
@@ -219,9 +223,17 @@ def test_failed_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_bad_options() -> None:
     with pytest.raises(HarnessError, match="unknown offline data source"):
         offline.build("emojis")
-    with pytest.raises(HarnessError, match="unknown vendor 'apple'"):
-        offline.build("emoji", vendors=["apple"])
-    with pytest.raises(HarnessError, match="only emoji has vendors"):
+    six = "google, twitter, facebook, apple, emojione, messenger"
+    for name in ("emoji", "emoji6"):
+        with pytest.raises(HarnessError) as exc:
+            offline.build(name, vendors=["google", "openmoji"])
+        assert _one_line(exc) == f"data build {name}: unknown vendor 'openmoji' (known: {six})"
+        with pytest.raises(HarnessError, match=r"unknown vendor '' \(known: google,"):
+            offline.build(name, vendors=[])
+        with pytest.raises(HarnessError) as exc:  # the emoji list comes from a 16.0.0 package
+            offline.build(name, vendors=["emojione", "messenger"])
+        assert "vendors emojione, messenger need one of google, twitter, facebook, apple" in _one_line(exc)
+    with pytest.raises(HarnessError, match="only emoji and emoji6 have vendors"):
         offline.build("tuxpaint", vendors=["google"])
     with pytest.raises(HarnessError, match="positive integer"):
         offline.build("tuxpaint", limit=0)
@@ -244,3 +256,43 @@ def test_the_error_line_keeps_what_went_wrong() -> None:
         "E: Unable to locate package x (run `apt-get update`"
     )
     assert offline._error_line("", 3) == "exit status 3"
+
+
+# ---- the vendors, without fetching: the options, the fingerprint and the rule of what a vendor draws
+
+
+def test_the_emoji_build_keeps_its_options_and_fingerprint() -> None:
+    options = offline._options("emoji", None, None)
+    assert options == {"vendors": ["google", "twitter", "facebook"], "limit": None}
+    packages = [{"sha256": c * 64} for c in "abc"]  # the value before apple, emojione and messenger were known
+    assert (
+        offline._version("emoji-datasource", "16.0.0", packages, options) == "emoji-datasource==16.0.0:c864941835ec9559"
+    )
+    assert offline._options("emoji", ["facebook", "google", "twitter"], None) == options  # in the known order
+
+
+def test_emoji6_builds_six_vendors_by_default() -> None:
+    assert offline._options("emoji6", None, None) == {
+        "vendors": ["google", "twitter", "facebook", "apple", "emojione", "messenger"],
+        "limit": None,
+    }
+    assert offline._options("emoji6", ["messenger", "twitter"], 5) == {"vendors": ["twitter", "messenger"], "limit": 5}
+    assert {v: offline.EMOJI_OLDER_PACKAGES.get(v, offline.EMOJI_VERSION) for v in offline.EMOJI_KNOWN_VENDORS} == {
+        "google": "16.0.0", "twitter": "16.0.0", "facebook": "16.0.0", "apple": "16.0.0",
+        "emojione": "4.0.4", "messenger": "4.1.0",
+    }  # fmt: skip
+    with pytest.raises(HarnessError, match="limit must be a positive integer, not 0"):
+        offline._options("emoji6", None, 0)
+
+
+def test_an_older_package_draws_what_its_archive_holds() -> None:
+    # emoji.json (16.0.0) flags its own vendors' images; an older package's vendor has no flag there
+    entry = {"has_img_google": True, "has_img_twitter": True, "has_img_facebook": False}
+    images = {"google": {"1f600.png"}, "emojione": {"1f600.png"}}
+    assert offline.emoji_drawn(entry, "1f600.png", images, ["google"])
+    assert not offline.emoji_drawn(entry, "1f601.png", images, ["google"])  # the file is in no archive
+    assert not offline.emoji_drawn(entry, "1f600.png", {**images, "emojione": set()}, ["google"])  # not in emojione's
+    with_facebook = {**images, "facebook": {"1f600.png"}}
+    assert not offline.emoji_drawn(entry, "1f600.png", with_facebook, ["google", "facebook"])  # not flagged
+    assert offline.emoji_drawn(entry, "1f600.png", with_facebook, ["google"])  # facebook as an older package
+    assert not offline.emoji_drawn({}, "1f600.png", images, ["google"])  # a 16.0.0 vendor needs its flag

@@ -17,7 +17,8 @@ from harness.data import vqa_official as vo
 from harness.data.sources import SOURCES
 from harness.kinds.naming import display_name
 
-TINY = ("tiny-vqav2", "tiny-okvqa", "tiny-miniimagenet", "tiny-frozen-episodes", "tiny-emoji", "tiny-tuxpaint")
+TINY = ("tiny-vqav2", "tiny-okvqa", "tiny-miniimagenet", "tiny-frozen-episodes", "tiny-emoji", "tiny-emoji6",
+        "tiny-tuxpaint")  # fmt: skip
 
 
 @pytest.fixture
@@ -192,6 +193,21 @@ def test_tiny_emoji_is_the_built_emoji_layout(home: Path) -> None:
     shutil.copytree(folder, home / "data" / "emoji")  # the real source reads it as its own build
     real = built.load_emoji()
     assert (real.name, real.version, real.classes) == ("emoji", ds.version, ds.classes)
+
+
+def test_tiny_emoji6_is_the_built_emoji6_layout(home: Path) -> None:
+    ds = _load("tiny-emoji6")
+    folder = home / "data" / "tiny-emoji6"
+    manifest = built.valid_manifest(folder, "tiny-emoji6")
+    assert manifest["options"] == offline._options("emoji6", None, None)
+    assert manifest["counts"]["per_vendor"] == {v: 24 for v in offline.EMOJI_KNOWN_VENDORS}
+    assert ds.classes["red circle"] == [f"{v}/red_circle" for v in offline.EMOJI_KNOWN_VENDORS]
+    assert [len(ds.captions[s]) for s in ("train", "test")] == [120, 24]
+    styles = {v: ds.image(f"{v}/red_circle") for v in offline.EMOJI_KNOWN_VENDORS}
+    assert len({im.float().mean().item() for im in styles.values()}) == 6  # six drawing styles
+    shutil.copytree(folder, home / "data" / "emoji6")  # the real source reads it as its own build
+    real = SOURCES.get("emoji6").load()
+    assert (real.name, real.version, real.classes) == ("emoji6", ds.version, ds.classes)
 
 
 def test_tiny_tuxpaint_is_the_built_tuxpaint_layout(home: Path) -> None:
