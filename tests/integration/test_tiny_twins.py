@@ -27,6 +27,8 @@ TWINS = {
     "miniimagenet-frozen-episodes-tiny": ("naming accuracy", 20),
     "emoji-open-tiny": ("naming accuracy", 40),
     "emoji-realname-tiny": ("naming accuracy", 40),
+    "easyvqa-folders-open-tiny": ("naming accuracy", 40),
+    "easyvqa-folders-realname-tiny": ("naming accuracy", 40),
 }
 IMAGE = re.compile(r"<image:([^>]+)>")
 
@@ -55,7 +57,11 @@ def test_tiny_twin_runs_end_to_end(task: str, tiny_hub, fast_recipe, caplog) -> 
         assert all(k.split("/")[0] in ("google", "facebook") for keys in images for k in keys[:-1])
     if task == "emoji-caption-tiny":
         assert all(keys == [keys[0]] and keys[0].startswith("twitter/") for keys in images)
-    if task in ("miniimagenet-realname-tiny", "emoji-realname-tiny"):  # real names, from the folder or concept
+    if task in (
+        "miniimagenet-realname-tiny",
+        "emoji-realname-tiny",
+        "easyvqa-folders-realname-tiny",
+    ):  # real names, from the folder or concept
         assert all(re.search(r"This is a (\w+) (circle|rectangle|triangle)\.", s["prompt"]) for s in samples)
     if task in ("vqav2-tiny", "okvqa-tiny"):  # COCO image ids of val2014
         assert all(len(keys) == 1 and re.fullmatch(r"val/\d+", keys[0]) for keys in images)
@@ -87,6 +93,8 @@ def test_new_twins_read_generated_sources_of_the_real_layouts() -> None:
         "emoji-realname-tiny": "tiny-emoji",
         "emoji-caption-tiny": "tiny-emoji",
         "tuxpaint-caption-tiny": "tiny-tuxpaint",
+        "easyvqa-folders-open-tiny": "tiny-easyvqa-folders",
+        "easyvqa-folders-realname-tiny": "tiny-easyvqa-folders",
     }
     assert {name: registry.TASKS.get(name).source for name in expected} == expected
     assert set(TWINS) | {"easyvqa-tiny", "coco-tiny", "miniimagenet-open-tiny"} == {
