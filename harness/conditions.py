@@ -115,10 +115,23 @@ def apply(condition: str, prompt: Prompt, dataset: Dataset, mapping: dict[str, s
             out.append(segment)
         elif mapping is None or segment.key not in mapping:
             what = "other image to stand in for it" if condition == "shuffled" else "caption to give it as text"
-            raise HarnessError(f"--images {condition}: image '{segment.key}' of dataset {dataset.name} has no {what}")
+            why = _no_text_why(dataset, segment.key) if condition == "caption" else ""
+            raise HarnessError(
+                f"--images {condition}: image '{segment.key}' of dataset {dataset.name} has no {what}{why}"
+            )
         elif condition == "shuffled":
             shown = mapping[segment.key]
             out.append(Image(shown, dataset.image(shown)))
         else:
             out.append(mapping[segment.key])
     return out
+
+
+def _no_text_why(dataset: Dataset, key: str) -> str:
+    """Why an image of a class folder has no text: its class's name is not words (a WordNet id)."""
+    from harness.data.naming_text import class_description
+
+    owner = next((name for name, keys in dataset.classes.items() if key in keys), None)
+    if owner is None or class_description(owner):
+        return ""
+    return f" (its class folder name '{owner}' is not words, so it gives no description)"

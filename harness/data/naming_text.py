@@ -6,6 +6,7 @@ share one copy, and data never imports a task kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
@@ -22,6 +23,23 @@ NONSENSE_NAMES: tuple[str, ...] = ("dax", "blicket", "slation", "perpo", "shousl
 # "an", but Frozen writes the same "This is a" for every class; changing the article per class
 # would hand the model the first letter of the answer, so the text stays fixed.
 QUERY_TEXT = "Question: What is this? Answer: This is a"
+
+_WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
+
+
+def display_name(class_name: str) -> str:
+    """A class's real name as written in the prompt: underscores become spaces ("golden_retriever")."""
+    return " ".join(class_name.replace("_", " ").split())
+
+
+def class_description(class_name: str) -> str:
+    """A class folder's name as a short description, "a red circle." for ``red_circle`` ("an" before a vowel),
+    when every word of its ``display_name`` is letters (an inner hyphen or apostrophe allowed); else "": a name
+    such as miniImageNet's WordNet ids (``n01532829``), or any with digits, describes nothing."""
+    name = display_name(class_name)
+    if not name or not all(_WORD.fullmatch(word) for word in name.split()):
+        return ""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}."
 
 
 def support_text(name: str) -> str:

@@ -28,6 +28,9 @@ class Source:
     # Everything ``load`` would find missing, one line each (what, where it is expected, how to get it), without
     # reading the data; none given: one line built from ``available`` (see ``missing``).
     missing: Callable[[], list[str]] | None = None
+    # How `harness data build <name>` builds it, for a source that builds itself: ``build(force)`` -> its folder.
+    # The table builds of ``harness.data.offline`` (emoji, tuxpaint) are built there instead.
+    build: Callable[[bool], Path] | None = None
 
 
 SOURCES: Plugins[Source] = Plugins("data source", "frozen_harness.sources", "harness.data")

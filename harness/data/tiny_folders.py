@@ -5,6 +5,10 @@ exactly the layouts the real sources read, through the real loaders (``harness.d
 ``load_class_folders`` expects (``red_circle/00.jpg`` ... ``red_circle/05.jpg``), 24 classes of tiny-shapes
 drawings; the naming protocol writes the name "red circle" (``display_name``).
 
+``$HARNESS_HOME/data/tiny-easyvqa-folders/``: the layout ``harness data build easyvqa-folders`` writes
+(``red_circle/00.png`` ..., ``manifest.json`` with the files' checksums), 24 classes of six tiny-shapes drawings,
+read back by the real loader (``harness.data.easyvqa_folders.load_built_folders``).
+
 ``$HARNESS_HOME/data/tiny-frozen-episodes/``: Frozen's released open-ended episodes as ``load_frozen_episodes``
 reads them (a folder like the release's ``open_ended_mi``): per configuration a JSON list of episodes
 ``open_ended_mi_shots_<n>_ways_<m>_all_questions.json`` with ``image_1``/``caption_1`` ... (``"This is a
@@ -18,11 +22,14 @@ import json
 import random
 from pathlib import Path
 
+from harness.data.built import FORMAT, valid_manifest
+from harness.data.easyvqa_folders import load_built_folders, save_folders
 from harness.data.folders import load_class_folders, load_frozen_episodes
 from harness.data.naming_text import NONSENSE_NAMES, support_text
 from harness.data.sources import SOURCES, Source, generated
-from harness.data.tiny_files import CLASSES, generated_folder, listing, photo, save_jpeg
+from harness.data.tiny_files import CLASSES, generated_folder, listing, photo, png_bytes, save_jpeg
 from harness.data.types import Dataset
+from harness.errors import HarnessError
 
 PER_CLASS = 6  # images per class folder: up to 5 inner shots and a query
 EPISODES = {(1, 2): 12, (3, 2): 8}  # (shots, ways) -> episodes in that configuration's file
@@ -47,6 +54,27 @@ def write_class_folders(folder: Path) -> None:
 def load_miniimagenet() -> Dataset:
     folder = generated_folder("tiny-miniimagenet", write_class_folders, lambda f: listing(f) == miniimagenet_files())
     return load_class_folders(folder, "tiny-miniimagenet")
+
+
+def write_easyvqa_folders(folder: Path) -> None:
+    rng = random.Random("tiny-easyvqa-folders")
+    images = {
+        f"{class_folder(c, s)}/{n:02d}.png": png_bytes(photo(c, s, rng)) for c, s in CLASSES for n in range(PER_CLASS)
+    }
+    manifest = {"name": "tiny-easyvqa-folders", "format": FORMAT, "options": {}, "packages": []}
+    save_folders(folder, images, manifest, "tiny-easyvqa-folders-1")
+
+
+def _current_easyvqa_folders(folder: Path) -> bool:
+    try:
+        return valid_manifest(folder, "tiny-easyvqa-folders")["version"].startswith("tiny-easyvqa-folders-1:")
+    except HarnessError:
+        return False
+
+
+def load_easyvqa_folders() -> Dataset:
+    generated_folder("tiny-easyvqa-folders", write_easyvqa_folders, _current_easyvqa_folders)
+    return load_built_folders("tiny-easyvqa-folders")
 
 
 def config(shots: int, ways: int) -> str:
@@ -93,4 +121,5 @@ def load_episodes() -> Dataset:
 
 
 SOURCES.add("tiny-miniimagenet", Source(load_miniimagenet, generated))
+SOURCES.add("tiny-easyvqa-folders", Source(load_easyvqa_folders, generated))
 SOURCES.add("tiny-frozen-episodes", Source(load_episodes, generated))

@@ -20,7 +20,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.data.dev import DEV
-from harness.data.naming_text import NONSENSE_NAMES, QUERY_TEXT, induction_text, support_text  # noqa: F401 - also here
+from harness.data.naming_text import (  # noqa: F401 - also here
+    NONSENSE_NAMES,
+    QUERY_TEXT,
+    display_name,
+    induction_text,
+    support_text,
+)
 from harness.data.types import Row
 from harness.errors import HarnessError
 from harness.kinds.base import KINDS, CellSetting, TaskKind, with_options
@@ -30,11 +36,6 @@ if TYPE_CHECKING:
     from harness.config import TaskConfig
     from harness.data.types import Dataset
     from harness.prompt import Prompt
-
-
-def display_name(class_name: str) -> str:
-    """A class's real name as written in the prompt: underscores become spaces ("golden_retriever")."""
-    return " ".join(class_name.replace("_", " ").split())
 
 
 def _check_counts(ways: int, inner_shots: int, repeats: int, n_episodes: int, open_ended: bool, task: str) -> None:

@@ -29,6 +29,8 @@ TWINS = {
     "emoji-realname-tiny": ("naming accuracy", 40),
     "emoji6-open-tiny": ("naming accuracy", 40),
     "emoji6-realname-tiny": ("naming accuracy", 40),
+    "easyvqa-folders-open-tiny": ("naming accuracy", 40),
+    "easyvqa-folders-realname-tiny": ("naming accuracy", 40),
 }
 IMAGE = re.compile(r"<image:([^>]+)>")
 
@@ -65,6 +67,7 @@ def test_tiny_twin_runs_end_to_end(task: str, tiny_hub, fast_recipe, caplog) -> 
         "miniimagenet-realname-tiny",
         "emoji-realname-tiny",
         "emoji6-realname-tiny",
+        "easyvqa-folders-realname-tiny",
     ):  # real names, from the folder or concept
         assert all(re.search(r"This is a (\w+) (circle|rectangle|triangle)\.", s["prompt"]) for s in samples)
     if task in ("vqav2-tiny", "okvqa-tiny"):  # COCO image ids of val2014
@@ -99,6 +102,8 @@ def test_new_twins_read_generated_sources_of_the_real_layouts() -> None:
         "emoji6-open-tiny": "tiny-emoji6",
         "emoji6-realname-tiny": "tiny-emoji6",
         "tuxpaint-caption-tiny": "tiny-tuxpaint",
+        "easyvqa-folders-open-tiny": "tiny-easyvqa-folders",
+        "easyvqa-folders-realname-tiny": "tiny-easyvqa-folders",
     }
     assert {name: registry.TASKS.get(name).source for name in expected} == expected
     assert set(TWINS) | {"easyvqa-tiny", "coco-tiny", "miniimagenet-open-tiny"} == {
