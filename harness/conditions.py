@@ -124,6 +124,20 @@ def apply(condition: str, prompt: Prompt, dataset: Dataset, mapping: dict[str, s
             out.append(Image(shown, dataset.image(shown)))
         else:
             out.append(mapping[segment.key])
+    return _as_prose(out) if condition == "caption" else out
+
+
+def _as_prose(prompt: Prompt) -> Prompt:
+    """Adjacent texts of a prompt as one text, a space between two that would otherwise touch ("A cat." and
+    "This is a dax." read "A cat. This is a dax."): a caption stands in for an image, and the text after an image
+    starts without a space, so that glued together the LM would read "A cat.This is a dax.", text it never saw."""
+    out: Prompt = []
+    for segment in prompt:
+        if out and isinstance(segment, str) and isinstance(out[-1], str):
+            before = out.pop()
+            touching = before and segment and not before[-1].isspace() and not segment[0].isspace()
+            segment = before + (" " if touching else "") + segment
+        out.append(segment)
     return out
 
 

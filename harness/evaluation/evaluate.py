@@ -82,6 +82,8 @@ class EvalSettings:
             described["precision"] = self.precision
         if self.split:  # likewise: a dev run is another run; a test run keeps its fingerprint
             described["split"] = self.split
+        if self.images == "caption":  # captions now read as prose (conditions._as_prose): older runs are not these
+            described["caption_text"] = "prose"
         return described
 
     def for_model(self, model) -> EvalSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,35 @@ def test_caption_gives_each_image_its_caption_as_text():
     texts = conditions.stand_ins("caption", kind_of(task), task, dataset, 0)
     row = dataset.rows("test")[0]
     prompt = conditions.apply("caption", tasks.build_prompt(task, dataset, row, []), dataset, texts)
-    assert all(isinstance(s, str) for s in prompt)
-    assert prompt[0][0].isupper() and prompt[0].endswith(".")  # "A red circle."
+    assert len(prompt) == 1 and isinstance(prompt[0], str)  # one text, as prose
+    assert prompt[0][0].isupper() and ". Question: " in prompt[0]  # "A red circle. Question: ..."
+
+
+def test_caption_prompts_read_as_prose_with_a_space_where_texts_would_touch():
+    from harness.prompt import Image
+
+    dataset = types.SimpleNamespace(name="toy")
+    pixels = None
+    prompt = ["Answer with dax or blicket.", Image("a", pixels), "This is a dax.", Image("b", pixels), "This is a blicket.",
+              Image("a", pixels), "Question: What is this? Answer: This is a"]  # fmt: skip
+    texts = {"a": "A cat.", "b": "A dog."}
+    assert conditions.apply("caption", prompt, dataset, texts) == [
+        "Answer with dax or blicket. A cat. This is a dax. A dog. This is a blicket. A cat. "
+        "Question: What is this? Answer: This is a"
+    ]
+    vqa = [Image("a", pixels), "Question: q? Answer: red\n", Image("b", pixels), "Question: q? Answer:"]
+    assert conditions.apply("caption", vqa, dataset, texts) == [
+        "A cat. Question: q? Answer: red\nA dog. Question: q? Answer:"
+    ]
+    # Other conditions keep the segments as they are.
+    assert conditions.apply("real", prompt, dataset) is prompt
+
+
+def test_a_caption_run_is_another_run_than_one_before_captions_read_as_prose():
+    from harness.evaluation.evaluate import EvalSettings
+
+    assert EvalSettings(images="caption").describe()["caption_text"] == "prose"
+    assert "caption_text" not in EvalSettings(images="real").describe()  # every other run keeps its fingerprint
 
 
 def _shown(folder) -> list[tuple[str, list[str]]]:

@@ -36,7 +36,11 @@ def test_each_field_says_where_it_came_from():
     assert fields["question_types"] == (("color", "shape"), fields["train_text"][1])
     # The same with a model name or the recipe's name, and the same recipe the registry and a resolve give.
     assert registry.recipe_provenance("supervised") == fields
-    assert registry.resolve_recipe("supervised", {"steps": 120}) == registry.RECIPES.get("supervised")
+    assert registry.resolve_recipe("supervised", {"steps": 480}) == registry.RECIPES.get("supervised")
+    assert (fields["steps"][0], _from(fields["steps"][1])) == (
+        480,
+        f"{RECIPES}/supervised.yaml",
+    )  # its own, not frozen's
     moved = registry.recipe_provenance("frozen", {"steps": 7})
     assert moved["steps"] == (7, registry.SET) and moved["n_prefix"][1].endswith("frozen.yaml")
 
@@ -105,7 +109,7 @@ def test_list_recipes_diff_prints_what_each_recipe_changes(capsys):
         "frozen": "(itself)",
         "linear": "train_encoder: yes -> no",
         "scratch": "train_lm: no -> yes; lm_init: pretrained -> random; lr_lm: unset: lr -> 1e-05",
-        "supervised": "aux_embed: 1.0 -> 0.0; train_text: captions -> vqa; question_types: [] -> [color, shape]",
+        "supervised": "steps: 120 -> 480; aux_embed: 1.0 -> 0.0; train_text: captions -> vqa; question_types: [] -> [color, shape]",
         "train-blind": "train_images: real -> black; eval_images: real -> black",
     }
     assert main(["list", "recipes", "s*", "--diff", "finetuned"]) == 0
