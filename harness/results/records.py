@@ -14,7 +14,7 @@ from typing import Any
 _OPTIONAL = {"per_question_type": None, "skip_bad_samples": False, "skipped": 0, "skipped_examples": [],
              "kind": "", "cell_settings": {}, "events": [], "task_label": "",
              "empty_answers": 0, "model_family": "", "train_seed": None, "precision": "",
-             "precision_reason": "", "split": "", "baselines": {}}  # fmt: skip
+             "precision_reason": "", "split": "", "baselines": {}, "caption_text": ""}  # fmt: skip
 
 
 @dataclass
@@ -51,6 +51,7 @@ class RunRecord:
     precision_reason: str = ""  # why (harness.precision)
     split: str = ""  # the task split evaluated: "dev", or "" for test (records before splits were test)
     baselines: dict = field(default_factory=dict)  # no-model baselines of a few-shot cell, in points: {"copy_last": ..}
+    caption_text: str = ""  # --images caption: "prose" (captions and texts joined as prose); "" before that
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in dataclasses.asdict(self).items() if k != "corpus"}

@@ -71,7 +71,7 @@ def _shipped_home(root: Path, reverse: bool) -> Path:
 
     from harness import paths
 
-    with tarfile.open(paths.REPO_ROOT / "results" / "frozen-mini-runs.tar.xz") as tar:
+    with tarfile.open(paths.REPO_ROOT / "results" / "frozen-mini-v1-runs.tar.xz") as tar:
         tar.extractall(root, filter="data")
     if reverse:
         folders = sorted(p.parent for p in (root / "runs").glob("**/metrics.json"))

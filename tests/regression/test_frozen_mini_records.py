@@ -19,8 +19,8 @@ import pytest
 from harness.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
-RECORDS = REPO / "results" / "frozen-mini-runs.tar.xz"
-CSV = REPO / "results" / "frozen-mini.csv"
+RECORDS = REPO / "results" / "frozen-mini-v1-runs.tar.xz"
+CSV = REPO / "results" / "frozen-mini-v1.csv"
 ALPHA = 0.05
 
 
