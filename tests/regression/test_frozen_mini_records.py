@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from harness.cli.main import main
+from tests.regression.shipped import extract_runs
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDS = REPO / "results" / "frozen-mini-v1-runs.tar.xz"
@@ -26,14 +26,7 @@ ALPHA = 0.05
 
 @pytest.fixture(scope="module")
 def mini_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("frozen-mini")
-    with tarfile.open(RECORDS) as archive:
-        # The run folders only; the archive's file times (the leaderboard's date column) are kept.
-        runs = [member for member in archive.getmembers() if member.name.split("/")[0] == "runs"]
-        # Python 3.12 warns without a filter; 3.10 and early 3.11 have none.
-        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        archive.extractall(home, members=runs, **safe)
-    return home
+    return extract_runs(RECORDS, tmp_path_factory.mktemp("frozen-mini"))
 
 
 def _in(home: Path, monkeypatch, capsys, *command: str) -> str:
