@@ -237,10 +237,11 @@ class ResultsDB:
         # Records since the label was written keep it; older ones are labelled as their kind labels them.
         frame["task"] = [m.get("task_label") or cell_label(k, t, c)
                          for m, t, k, c in zip(metrics, frame["task"], frame["kind"], frame["cell_settings"])]  # fmt: skip
-        # One cell is one task fingerprint: runs of a label under other task settings or data say what differs.
-        frame["task"] = distinguish(frame)
         # Runs on the dev split (for tuning) are cells of their own, labelled; no-model baselines ride with their run.
         frame["split"] = [m.get("split") or "test" for m in metrics]
+        # One cell is one task fingerprint: runs of a label (and split) under other task settings or data say what
+        # differs.
+        frame["task"] = distinguish(frame)
         frame["baselines"] = [m.get("baselines") or {} for m in metrics]
         frame["precision"] = [m.get("precision") or "" for m in metrics]
         frame["task"] = [t + (" [dev]" if s == "dev" else "") for t, s in zip(frame["task"], frame["split"])]

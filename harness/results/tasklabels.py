@@ -93,7 +93,12 @@ def distinguish(frame: pd.DataFrame) -> list[str]:
     if frame.empty or "task_fingerprint" not in frame:
         return labels
     fingerprints = frame["task_fingerprint"].fillna("")
-    for label, runs in frame.assign(task_fingerprint=fingerprints).groupby("task", sort=False):
+    # A dev run and a test run of one task differ in their split (their labels say "[dev]"), nothing else to name.
+    split = frame["split"] if "split" in frame else pd.Series("test", index=frame.index)
+    grouped = frame.assign(task_fingerprint=fingerprints, split_of_run=split).groupby(
+        ["task", "split_of_run"], sort=False
+    )
+    for (label, _), runs in grouped:
         if runs["task_fingerprint"].nunique() < 2:
             continue
         named = _labels_of_group(label, runs["task_name"].iloc[0], runs)

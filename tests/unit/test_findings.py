@@ -361,3 +361,19 @@ def test_a_setting_a_run_does_not_record_reads_as_its_default():
     assert _value(old, "query") == "new" and _value(identical, "query") == "support"
     assert _value(old, "ways") == 2 and _value(old, "repeats") is None  # no default: not recorded is None
     assert _value({"kind": "vqa", "settings": ()}, "query") is None  # a kind without the setting
+
+
+def test_a_dev_run_is_labelled_dev_and_nothing_else(tmp_path):
+    """A dev run's task config differs from a test run's in its split only: its label is the task's with "[dev]",
+    not also the split field that tells two task settings apart ("[split='dev']")."""
+    ids = [f"q{i}" for i in range(5)]
+    _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: 1.0 for q in ids})
+    dev = _run(tmp_path / "dev", "gpt2-frozen", "real", 1, 0, {q: 0.0 for q in ids})
+    config = json.loads((dev / "config.json").read_text())
+    config["task_fingerprint"], config["task_config"]["split"] = "tf-dev", "dev"
+    (dev / "config.json").write_text(json.dumps(config))
+    metrics = json.loads((dev / "metrics.json").read_text())
+    (dev / "metrics.json").write_text(json.dumps({**metrics, "split": "dev"}))
+    (tmp_path / "runs" / "dev").mkdir()
+    dev.rename(tmp_path / "runs" / "dev-run")
+    assert sorted(_frame(tmp_path)["task"]) == ["easyvqa-tiny", "easyvqa-tiny [dev]"]
