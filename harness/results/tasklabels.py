@@ -51,6 +51,14 @@ def _defined(name: str) -> dict[str, str] | None:
         return None
 
 
+def _cell_fields(runs: pd.DataFrame) -> set[str]:
+    """The task options that are cell fields of the runs' kind (``TaskKind.cell_options``)."""
+    from harness.kinds.base import KINDS
+
+    kinds = set(runs["kind"]) if "kind" in runs else set()
+    return {name for kind in kinds if kind in KINDS.items for name in KINDS.items[kind].cell_options()}
+
+
 def _short(version: str) -> str:
     """A data version shortened: its digest (after the last ':') to 8 characters."""
     name, sep, digest = version.rpartition(":")
@@ -67,8 +75,10 @@ def _labels_of_group(label: str, name: str, runs: pd.DataFrame) -> dict[str, str
         if not configs.get(fingerprint):
             configs[fingerprint] = _flat(config.get("task_config") or {})
         data[fingerprint] = data.get(fingerprint) or config.get("data_version")
-    # A field differs where two runs that record it hold other values.
-    fields = sorted({k for c in configs.values() for k in c})
+    # A field differs where two runs that record it hold other values; a cell field of the task's kind (naming's
+    # inner shots, ways, induction) is not named: the shots column and the kind's own label text say it.
+    cell = _cell_fields(runs)
+    fields = sorted({k for c in configs.values() for k in c} - cell)
     differing = [k for k in fields if len({c[k] for c in configs.values() if k in c}) > 1]
     defined = _defined(name) if differing else None
     named = {}
@@ -78,8 +88,9 @@ def _labels_of_group(label: str, name: str, runs: pd.DataFrame) -> dict[str, str
         named[fingerprint] = label + (f" [{', '.join(parts)}]" if parts else "")
     # Runs left with one label but other fingerprints differ in their data.
     out = {}
+    cells = {f: (t, tuple(configs[f].get(k) for k in sorted(cell))) for f, t in named.items()}
     for fingerprint, text in named.items():
-        same = [f for f, t in named.items() if t == text]
+        same = [f for f, key in cells.items() if key == cells[fingerprint]]
         if len(same) > 1:
             version = data.get(fingerprint)
             text += f" [data {_short(version)}]" if version else f" [task {str(fingerprint)[:8]}]"

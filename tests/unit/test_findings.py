@@ -277,20 +277,20 @@ def test_a_failed_control_one_trained_model_per_side_and_what_else_the_recipes_c
     ids = [f"q{i}" for i in range(30)]
     frozen = _run(tmp_path, "gpt2-frozen", "real", 1, 0, {q: float(i < 20) for i, q in enumerate(ids)})
     supervised = _run(tmp_path, "gpt2-supervised", "real", 1, 0, {q: float(i < 2) for i, q in enumerate(ids)})
-    _recipe(frozen, name="frozen", aux_embed=1.0, steps=120, train_text="captions")
-    # train_text, question_types and the dropped embedding loss are what supervised is about (its file makes them
-    # differ from frozen's); steps was changed beside them.
-    _recipe(supervised, name="supervised", aux_embed=0.0, steps=500, train_text="vqa", seed=7)
+    _recipe(frozen, name="frozen", aux_embed=1.0, steps=120, train_text="captions", lr=3e-4)
+    # train_text, question_types, steps and the dropped embedding loss are what supervised is about (its file makes
+    # them differ from frozen's); lr was changed beside them.
+    _recipe(supervised, name="supervised", aux_embed=0.0, steps=480, train_text="vqa", seed=7, lr=1e-3)
     table, notes = measure(_frame(tmp_path), load_findings(findings_path("frozen")))
     (row,) = [r for r in table.itertuples() if r.finding == "the supervised upper bound beats frozen (control)"]
     assert row.verdict == "does not hold" and row.control == "failed" and row.p_holm < 0.05
-    assert (row.trained_a, row.trained_b) == (1, 1) and row.also_differ == "steps"
+    assert (row.trained_a, row.trained_b) == (1, 1) and row.also_differ == "lr"
     text = markdown(table, notes)
     line = next(x for x in text.splitlines() if x.startswith("| the supervised upper bound"))
     assert "does not hold: **control failed** (1 trained model per side)" in line
     assert any(n.startswith("control failed: the supervised upper bound beats frozen (control), in 1 cell(s): the "
                             "comparisons it guards (frozen generalises") for n in notes)  # fmt: skip
-    assert any(n.endswith("these models also differ in: steps") for n in notes)
+    assert any(n.endswith("these models also differ in: lr") for n in notes)
 
 
 def test_a_control_that_holds_is_not_flagged_and_guards_must_name_findings(tmp_path):
@@ -377,3 +377,24 @@ def test_a_dev_run_is_labelled_dev_and_nothing_else(tmp_path):
     (tmp_path / "runs" / "dev").mkdir()
     dev.rename(tmp_path / "runs" / "dev-run")
     assert sorted(_frame(tmp_path)["task"]) == ["easyvqa-tiny", "easyvqa-tiny [dev]"]
+
+
+def test_naming_cells_at_other_inner_shots_keep_the_tasks_label(tmp_path):
+    """Runs of one naming task at 1 and 3 inner shots differ in their task fingerprint, but the inner shots are the
+    cell's shot count, shown in its own column: no "[inner_shots=3]" in the label. Two runs of one cell that differ
+    elsewhere are still told apart."""
+    import pandas as pd
+
+    from harness.results.tasklabels import distinguish
+
+    def run(name: str, prompt: str = "Question: What is this? Answer: This is a", **options) -> str:
+        (tmp_path / name).mkdir()
+        task = {"name": "emoji-open", "prompt": prompt, "options": {"ways": 2, **options}}
+        (tmp_path / name / "config.json").write_text(json.dumps({"task_config": task, "data_version": "emoji==1"}))
+        return str(tmp_path / name)
+
+    dirs = [run("one", inner_shots=1), run("three", inner_shots=3), run("other", prompt="Q:", inner_shots=3)]
+    frame = pd.DataFrame({"task": ["emoji-open 2-way"] * 3, "task_name": ["emoji-open"] * 3, "kind": ["naming"] * 3,
+                          "task_fingerprint": ["a", "b", "c"], "run_dir": dirs})  # fmt: skip
+    labels = distinguish(frame)
+    assert labels[0] == labels[1] == "emoji-open 2-way" and labels[2] == "emoji-open 2-way [prompt='Q:']"
