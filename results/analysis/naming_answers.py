@@ -45,6 +45,7 @@ def main(task: str) -> None:
             options["induction"],
             options["inner_shots"],
             options.get("answer", "generate"),
+            options.get("query", "new"),
             settings["images"],
         )
         for line in (config_path.parent / "samples.jsonl").read_text().splitlines():
@@ -55,13 +56,13 @@ def main(task: str) -> None:
             row[1] += answer in {name.strip().lower() for name in SUPPORT.findall(sample["prompt"])}
             row[2] += sample["score"]
             row[3] += answer in CAPTION_WORDS
-    print("| model | ways | induction | inner shots | answer | images | answers | a support name | accuracy among those | "
-          "a caption word |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for (model, ways, induction, inner, answer, images), (n, named, right, words) in sorted(totals.items()):
+    print("| model | ways | induction | inner shots | answer | query | images | answers | a support name | "
+          "accuracy among those | a caption word |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (model, ways, induction, inner, answer, query, images), (n, named, right, words) in sorted(totals.items()):
         among = f"{100 * right / named:.1f}%" if named else ""
-        print(f"| {model} | {ways} | {induction} | {inner} | {answer} | {images} | {n} | {100 * named / n:.1f}% | {among} | "
-              f"{100 * words / n:.1f}% |")  # fmt: skip
+        print(f"| {model} | {ways} | {induction} | {inner} | {answer} | {query} | {images} | {n} | "
+              f"{100 * named / n:.1f}% | {among} | {100 * words / n:.1f}% |")  # fmt: skip
 
 
 if __name__ == "__main__":
