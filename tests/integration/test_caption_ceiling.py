@@ -9,7 +9,8 @@ from pathlib import Path
 from harness.cli.main import main
 
 
-def test_a_caption_naming_run_is_prose_and_recorded_as_such(tiny_hub, fast_recipe, caplog):
+def test_a_caption_naming_run_is_prose_and_recorded_as_such(tiny_hub, fast_recipe, caplog, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # its own home: the model it trains is no one else's
     caplog.set_level("INFO")
     args = ["run", "--task", "emoji6-open-tiny", "--model", "gpt2-frozen", "--images", "real,caption", "--quiet",
             "--limit", "6", "--shots", "3"]  # fmt: skip
