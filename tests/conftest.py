@@ -48,3 +48,12 @@ def tiny_hub() -> dict[str, Path]:
 def fast_recipe() -> list[str]:
     """--set overrides that make any recipe train in a second on the tiny-shapes captions."""
     return ["steps=4", "batch_size=4", "image_size=32", "save_every=2", "train_data=tiny-shapes"]
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory):
+    """A harness home of the test module's own: HARNESS_HOME names it for every test of the module that asks."""
+    path = tmp_path_factory.mktemp("module-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_HOME", str(path))
+        yield path

@@ -28,15 +28,7 @@ NAME = "easyvqa-folders"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("folders-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_HOME", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def built(home: Path) -> Path:
+def built(module_home: Path) -> Path:
     return easyvqa_folders.build()
 
 

@@ -26,20 +26,12 @@ TUX_LIMIT = 40
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("offline-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_HOME", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def emoji_dir(home: Path) -> Path:
+def emoji_dir(module_home: Path) -> Path:
     return offline.build("emoji", limit=EMOJI_LIMIT)
 
 
 @pytest.fixture(scope="module")
-def tux_dir(home: Path) -> Path:
+def tux_dir(module_home: Path) -> Path:
     return offline.build("tuxpaint", limit=TUX_LIMIT)
 
 
