@@ -87,11 +87,11 @@ def build_episodes(
             if other != name:
                 raise HarnessError(f"naming task {task}: classes '{other}' and '{name}' have the same real name")
     queries = None if query_pool is None else {name: sorted(set(keys)) for name, keys in query_pool.items()}
-    need = inner_shots if queries is not None or query_from_support else inner_shots + 1
+    query_elsewhere = queries is not None or query_from_support  # no query image is taken from the pool
+    need = inner_shots if query_elsewhere else inner_shots + 1
     for name in names:
         if len(pool[name]) < need:
-            own = queries is not None or query_from_support
-            what = f"{inner_shots} support image(s)" + ("" if own else " and a query image")
+            what = f"{inner_shots} support image(s)" + ("" if query_elsewhere else " and a query image")
             raise HarnessError(
                 f"naming task {task}: class '{name}' has {len(pool[name])} image(s); "
                 f"{inner_shots}-shot episodes need {what}"
